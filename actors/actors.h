@@ -1,0 +1,174 @@
+/*
+ * actors.h - actors, messages and the actor table: the nouns of the core.
+ *
+ * An actor lives in a slot of the actor table. Slots are type-stable: the memory of an actor is
+ * never freed while the runtime lives, only reused with the next generation, so a sender holding a
+ * stale id can always read the slot's mailbox state word safely and be refused by its tag.
+ */
+#ifndef SPOOL_ACTORS_H
+#define SPOOL_ACTORS_H
+
+#include "scheduler/scheduler.h"
+
+#include <stdbool.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Ids: node (16) | generation (24) | slot (24)                                                   */
+
+#define ID_SLOT_BITS 24
+#define ID_GEN_BITS 24
+#define ID_SLOT_MASK ((UINT64_C(1) << ID_SLOT_BITS) - 1)
+#define ID_GEN_MASK ((UINT64_C(1) << ID_GEN_BITS) - 1)
+
+static inline uint32_t id_slot(spool_id id) { return (uint32_t)(id & ID_SLOT_MASK); }
+static inline uint32_t id_generation(spool_id id) {
+    return (uint32_t)((id >> ID_SLOT_BITS) & ID_GEN_MASK);
+}
+static inline uint32_t id_node(spool_id id) {
+    return (uint32_t)(id >> (ID_SLOT_BITS + ID_GEN_BITS));
+}
+static inline spool_id id_make(uint32_t node, uint32_t generation, uint32_t slot) {
+    return ((spool_id)node << (ID_SLOT_BITS + ID_GEN_BITS)) |
+           ((spool_id)generation << ID_SLOT_BITS) | slot;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Messages                                                                                       */
+
+typedef enum message_kind {
+    MSG_USER = 0,     /* a user message (a request when view.request_id != 0) */
+    MSG_REPLY,        /* answer to the receiver's spool_call(view.request_id) */
+    MSG_REPLY_ERROR,  /* the callee ended first: status holds the error */
+    MSG_CALL_TIMEOUT, /* the receiver's call view.request_id timed out */
+    MSG_STOP,         /* stop with reason = status */
+    MSG_MONITOR,      /* view.from starts monitoring the receiver */
+    MSG_MOVE,         /* move the receiver to thread = status */
+} message_kind;
+
+#define MESSAGE_INLINE 64 /* payloads up to this many bytes live inside a pooled block */
+#define MESSAGE_POOL_MAX 1024
+
+typedef struct message {
+    mpsc_node node; /* first: mailbox link */
+    spool_message view;
+    uint8_t kind;
+    uint8_t pooled;      /* 1: a block of sizeof(message) + MESSAGE_INLINE */
+    uint8_t sender_told; /* the send returned the failure: no error reply is owed */
+    int32_t status;
+    void (*free_fn)(void *); /* owned payload, freed after use; NULL when inline or static */
+    size_t alloc_size;
+    unsigned char inline_data[]; /* copied payloads */
+} message;
+
+/*
+ * Allocates a message with room for `size` copied bytes at view.data (pool on scheduler threads).
+ * NULL when out of memory.
+ */
+message *message_new(spool_runtime *rt, size_t size);
+/* Frees a message and its owned payload (any thread; scheduler threads refill their pool). */
+void message_free(spool_runtime *rt, message *m);
+/* Frees the pooled blocks of a thread (shutdown). */
+void message_pool_drain(spool_runtime *rt, sched_thread *t);
+
+/*
+ * Delivers `m` to `to` (ownership taken in every case). On failure the message went through
+ * dead_letter (user messages and replies) or was discarded (internal notices), and the error says
+ * why: SPOOL_ENOENT or SPOOL_EFULL.
+ */
+int message_deliver(spool_runtime *rt, spool_id to, message *m);
+
+/* Counts a dead letter and calls the hook; m stays the caller's. */
+void dead_letter_note(spool_runtime *rt, spool_dead_reason reason, spool_id to, const message *m);
+
+/* Counts a dead letter, calls the hook, sends an error reply for an unanswered request, frees m. */
+void dead_letter(spool_runtime *rt, spool_dead_reason reason, spool_id to, message *m);
+
+/* Copies and sends a message from the calling actor (or from outside, with the stop handshake). */
+int message_send_copy(spool_runtime *rt, spool_id to, uint32_t type, const void *data, size_t size,
+                      uint64_t request_id, message_kind kind);
+
+/* Builds and delivers a runtime notice (kind != MSG_USER) from `from` to `to`. */
+int message_notify(spool_runtime *rt, spool_id to, spool_id from, message_kind kind, int32_t status,
+                   uint64_t request_id, uint32_t type, const void *data, size_t size);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Actors                                                                                         */
+
+typedef struct watcher {
+    struct watcher *next;
+    spool_id id;
+} watcher;
+
+struct pending_call;
+
+typedef struct actor {
+    mailbox mailbox; /* producers' line, then the home thread's line */
+
+    /* Home thread (the thread running the actor's turn). */
+    const spool_behavior *behavior;
+    void *state;
+    struct actor *ready_next;   /* local ready list / free list link */
+    watcher *monitors;          /* who watches this actor */
+    struct pending_call *calls; /* this actor's spool_call()s waiting for replies */
+    uint64_t next_request;
+    uint64_t backlog; /* this actor's part of its thread's backlog */
+    int exit_reason;
+    int move_to; /* -1, or the thread to move to at the end of this turn */
+    uint8_t stopping;
+    uint8_t dedicated; /* owns its thread */
+
+    /* Any thread (atomic), or set at spawn before the id is published. */
+    mpsc_node ready_node; /* link in a thread's inbox, written by the scheduling thread */
+    spool_id id;          /* atomic: the current incarnation's id (0 while free) */
+    int home;             /* atomic: home thread */
+    uint32_t generation;  /* table lock: last generation used in this slot */
+    uint32_t slot;        /* fixed: this slot's index in the table */
+    char *name;           /* names lock */
+    spool_runtime *rt;
+} actor;
+
+/* The actor whose id this is, if that incarnation is alive (a racy hint: a send still checks the
+ * mailbox tag). NULL otherwise. Any thread. */
+actor *actor_lookup(spool_runtime *rt, spool_id id);
+
+/* The slot an id points at, whatever its incarnation, or NULL. Any thread. */
+actor *actor_slot(spool_runtime *rt, spool_id id);
+
+/* Table lifecycle (runtime.c). */
+int actor_table_create(spool_runtime *rt);
+void actor_table_destroy(spool_runtime *rt);
+
+/* Owner thread: runs one turn of `a` (up to batch messages). */
+void actor_run_turn(sched_thread *t, actor *a);
+
+/* Ends `a`: closes and drains its mailbox, tells monitors, frees its state, frees the slot. On the
+ * home thread (or the stopping thread after the scheduler threads are joined). `taken` = messages
+ * popped this turn and not yet released. */
+void actor_terminate(spool_runtime *rt, actor *a, int reason, uint64_t taken,
+                     spool_dead_reason leftover);
+
+/* Shutdown: terminates every live actor (threads joined). */
+void actor_terminate_all(spool_runtime *rt);
+
+/* Request bookkeeping (request.c), home thread. */
+void request_dispatch_owner(actor *a, message *m);
+void request_forget_all_owner(actor *a);
+int request_tables_create(spool_runtime *rt);
+void request_tables_destroy(spool_runtime *rt);
+/* A reply to a blocking caller (from == SPOOL_ID_NONE). Takes m. */
+int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m);
+
+/* Names (names.c). */
+int names_create(spool_runtime *rt);
+void names_destroy(spool_runtime *rt);
+void names_release_actor(spool_runtime *rt, actor *a);
+int names_register_actor(spool_runtime *rt, const char *name, actor *a, spool_id id);
+
+/* Live-actor accounting (runtime.c). */
+void runtime_actor_born(spool_runtime *rt);
+void runtime_actor_died(spool_runtime *rt);
+
+/* A scheduler thread's current actor, as a ctx. */
+static inline actor *actor_from_ctx(const spool_ctx *ctx) { return (actor *)ctx; }
+
+#endif

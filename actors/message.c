@@ -1,0 +1,213 @@
+/*
+ * message.c - the first step of the way a message travels: build it (copied into a pooled block, or
+ * handed over zero-copy), look the receiver up by id, push it onto the receiver's mailbox and, on
+ * the empty -> non-empty edge, schedule the receiver. Whatever cannot be delivered ends in
+ * dead_letter().
+ */
+#include "actors/actors.h"
+
+#include <string.h>
+
+#define POOL_BLOCK (sizeof(message) + MESSAGE_INLINE)
+
+message *message_new(spool_runtime *rt, size_t size) {
+    message *m;
+    sched_thread *t = sched_current();
+    if (size <= MESSAGE_INLINE) {
+        if (t && t->rt == rt && t->pool) {
+            m = t->pool; /* the thread's own free list: no lock, no atomics */
+            t->pool = (message *)m->node.next;
+            t->pool_count--;
+        } else {
+            m = memory_alloc(&rt->allocator, POOL_BLOCK);
+            if (!m)
+                return NULL;
+        }
+        m->pooled = 1;
+        m->alloc_size = POOL_BLOCK;
+    } else {
+        if (size > SIZE_MAX - sizeof(message))
+            return NULL;
+        m = memory_alloc(&rt->allocator, sizeof(message) + size);
+        if (!m)
+            return NULL;
+        m->pooled = 0;
+        m->alloc_size = sizeof(message) + size;
+    }
+    m->view.from = SPOOL_ID_NONE;
+    m->view.type = 0;
+    m->view.reserved = 0;
+    m->view.data = m->inline_data;
+    m->view.size = size;
+    m->view.request_id = 0;
+    m->kind = MSG_USER;
+    m->sender_told = 0;
+    m->status = 0;
+    m->free_fn = NULL;
+    return m;
+}
+
+void message_free(spool_runtime *rt, message *m) {
+    if (!m)
+        return;
+    if (m->free_fn) {
+        m->free_fn((void *)m->view.data);
+        m->free_fn = NULL;
+    }
+    sched_thread *t = sched_current();
+    if (m->pooled && t && t->rt == rt && t->pool_count < MESSAGE_POOL_MAX) {
+        m->node.next = (mpsc_node *)t->pool;
+        t->pool = m;
+        t->pool_count++;
+        return;
+    }
+    memory_free(&rt->allocator, m, m->alloc_size);
+}
+
+void message_pool_drain(spool_runtime *rt, sched_thread *t) {
+    while (t->pool) {
+        message *m = t->pool;
+        t->pool = (message *)m->node.next;
+        memory_free(&rt->allocator, m, m->alloc_size);
+    }
+    t->pool_count = 0;
+}
+
+void dead_letter_note(spool_runtime *rt, spool_dead_reason reason, spool_id to, const message *m) {
+    pr_faa_64(&rt->dead_letters[reason], 1);
+    if (rt->on_dead_letter)
+        rt->on_dead_letter(rt->dead_letter_user, reason, to, &m->view);
+}
+
+void dead_letter(spool_runtime *rt, spool_dead_reason reason, spool_id to, message *m) {
+    dead_letter_note(rt, reason, to, m);
+    /* A request that will never be handled still owes its caller an answer - unless the caller
+     * learnt it from the send's return code. */
+    if (m->kind == MSG_USER && m->view.request_id != 0 && !m->sender_told &&
+        reason != SPOOL_DEAD_SHUTDOWN) {
+        if (m->view.from != SPOOL_ID_NONE)
+            message_notify(rt, m->view.from, to, MSG_REPLY_ERROR, SPOOL_ENOENT, m->view.request_id,
+                           0, NULL, 0);
+        else
+            request_complete_foreign(rt, m->view.request_id, NULL);
+    }
+    message_free(rt, m);
+}
+
+/* User messages and replies are counted when lost; internal notices are simply dropped. */
+static int counts_as_dead_letter(const message *m) {
+    return m->kind == MSG_USER || m->kind == MSG_REPLY;
+}
+
+static int lost(spool_runtime *rt, spool_dead_reason reason, spool_id to, message *m, int error) {
+    m->sender_told = 1;
+    if (counts_as_dead_letter(m))
+        dead_letter(rt, m->kind == MSG_REPLY ? SPOOL_DEAD_LATE_REPLY : reason, to, m);
+    else
+        message_free(rt, m);
+    return error;
+}
+
+int message_deliver(spool_runtime *rt, spool_id to, message *m) {
+    actor *a = actor_slot(rt, to);
+    if (!a || id_node(to) != 0)
+        return lost(rt, SPOOL_DEAD_NO_RECEIVER, to, m, SPOOL_ENOENT);
+    switch (mailbox_push(&a->mailbox, id_generation(to), &m->node, m->kind == MSG_USER)) {
+    case MAILBOX_PUSHED_FIRST:
+        /* We turned the count 0 -> 1: the actor is ours to schedule, and cannot end meanwhile. */
+        sched_schedule(rt, a);
+        return 0;
+    case MAILBOX_PUSHED:
+        return 0;
+    case MAILBOX_FULL:
+        return lost(rt, SPOOL_DEAD_MAILBOX_FULL, to, m, SPOOL_EFULL);
+    case MAILBOX_CLOSED:
+    default:
+        return lost(rt, SPOOL_DEAD_NO_RECEIVER, to, m, SPOOL_ENOENT);
+    }
+}
+
+/* The sending actor, if the caller runs inside one of rt's handlers. */
+static spool_id current_sender(spool_runtime *rt) {
+    sched_thread *t = sched_current();
+    return t && t->rt == rt && t->current ? t->current->id : SPOOL_ID_NONE;
+}
+
+int message_notify(spool_runtime *rt, spool_id to, spool_id from, message_kind kind, int32_t status,
+                   uint64_t request_id, uint32_t type, const void *data, size_t size) {
+    message *m = message_new(rt, size);
+    if (!m)
+        return SPOOL_ENOMEM;
+    m->kind = (uint8_t)kind;
+    m->status = status;
+    m->view.from = from;
+    m->view.type = type;
+    m->view.request_id = request_id;
+    if (size)
+        memcpy(m->inline_data, data, size);
+    return message_deliver(rt, to, m);
+}
+
+/* Delivery from a user call: refused once the runtime stops (for senders outside it). */
+static int send_message(spool_runtime *rt, spool_id to, message *m) {
+    sched_thread *t = sched_current();
+    if (t && t->rt == rt)
+        return message_deliver(rt, to, m);
+    int rc = runtime_foreign_enter(rt);
+    if (rc != 0) {
+        m->sender_told = 1;
+        dead_letter(rt, SPOOL_DEAD_SHUTDOWN, to, m);
+        return rc;
+    }
+    rc = message_deliver(rt, to, m);
+    runtime_foreign_leave(rt);
+    return rc;
+}
+
+int message_send_copy(spool_runtime *rt, spool_id to, uint32_t type, const void *data, size_t size,
+                      uint64_t request_id, message_kind kind) {
+    if (!rt || (size > 0 && !data))
+        return SPOOL_EINVAL;
+    if (size > rt->settings.max_message_size)
+        return SPOOL_EMSGSIZE;
+    message *m = message_new(rt, size);
+    if (!m)
+        return SPOOL_ENOMEM;
+    m->kind = (uint8_t)kind;
+    m->view.from = current_sender(rt);
+    m->view.type = type;
+    m->view.request_id = request_id;
+    if (size)
+        memcpy(m->inline_data, data, size);
+    return send_message(rt, to, m);
+}
+
+int spool_send(spool_runtime *rt, spool_id to, uint32_t type, const void *data, size_t size) {
+    if (type >= SPOOL_MSG_RESERVED)
+        return SPOOL_EINVAL;
+    return message_send_copy(rt, to, type, data, size, 0, MSG_USER);
+}
+
+int spool_send_owned(spool_runtime *rt, spool_id to, uint32_t type, void *data, size_t size,
+                     void (*free_fn)(void *data)) {
+    if (!rt || type >= SPOOL_MSG_RESERVED || (size > 0 && !data) ||
+        size > rt->settings.max_message_size) {
+        if (free_fn && data)
+            free_fn(data);
+        if (!rt || type >= SPOOL_MSG_RESERVED || (size > 0 && !data))
+            return SPOOL_EINVAL;
+        return SPOOL_EMSGSIZE;
+    }
+    message *m = message_new(rt, 0);
+    if (!m) {
+        if (free_fn && data)
+            free_fn(data);
+        return SPOOL_ENOMEM;
+    }
+    m->view.from = current_sender(rt);
+    m->view.type = type;
+    m->view.data = data;
+    m->view.size = size;
+    m->free_fn = free_fn;
+    return send_message(rt, to, m);
+}

@@ -1,0 +1,277 @@
+/*
+ * request.c - request/reply. Inside actors spool_call is a continuation: the request goes out, the
+ * caller's turn goes on, and the reply (or a timeout, or an error notice when the callee ends)
+ * arrives later as a notice that runs the continuation on the caller's home thread. Threads outside
+ * the runtime use spool_call_wait, which blocks on a condition variable.
+ */
+#include "actors/actors.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct pending_call {
+    struct pending_call *next;
+    uint64_t request_id;
+    spool_reply_fn cont;
+    void *arg;
+    spool_timer timer; /* 0 when no timeout */
+} pending_call;
+
+typedef struct waiter {
+    struct waiter *next;
+    uint64_t request_id;
+    pthread_cond_t cond;
+    int done;
+    int status;
+    message *reply;
+} waiter;
+
+typedef struct waiter_table {
+    pthread_mutex_t lock; /* guards list and every waiter's done/status/reply */
+    waiter *list;
+} waiter_table;
+
+struct spool_response {
+    spool_runtime *rt;
+    message *message;
+};
+
+int request_tables_create(spool_runtime *rt) {
+    waiter_table *w = memory_calloc(&rt->allocator, sizeof *w);
+    if (!w)
+        return SPOOL_ENOMEM;
+    pthread_mutex_init(&w->lock, NULL);
+    rt->waiters = w;
+    return 0;
+}
+
+void request_tables_destroy(spool_runtime *rt) {
+    if (!rt->waiters)
+        return;
+    pthread_mutex_destroy(&rt->waiters->lock);
+    memory_free(&rt->allocator, rt->waiters, sizeof *rt->waiters);
+    rt->waiters = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Inside actors                                                                                  */
+
+static pending_call *pending_take(actor *a, uint64_t request_id) {
+    for (pending_call **pp = &a->calls; *pp; pp = &(*pp)->next) {
+        if ((*pp)->request_id == request_id) {
+            pending_call *p = *pp;
+            *pp = p->next;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int spool_call(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, size_t size,
+               unsigned timeout_ms, spool_reply_fn cont, void *arg) {
+    if (!ctx || !cont || type >= SPOOL_MSG_RESERVED)
+        return SPOOL_EINVAL;
+    actor *a = actor_from_ctx(ctx);
+    sched_thread *t = sched_current();
+    if (!t || t->current != a)
+        return SPOOL_EINVAL;
+    spool_runtime *rt = a->rt;
+    pending_call *p = memory_alloc(&rt->allocator, sizeof *p);
+    if (!p)
+        return SPOOL_ENOMEM;
+    p->request_id = ++a->next_request;
+    p->cont = cont;
+    p->arg = arg;
+    p->timer = 0;
+    p->next = a->calls;
+    a->calls = p;
+    int rc = message_send_copy(rt, to, type, data, size, p->request_id, MSG_USER);
+    if (rc == 0 && timeout_ms > 0) {
+        message *m = message_new(rt, 0);
+        if (!m)
+            rc = SPOOL_ENOMEM;
+        else {
+            m->kind = MSG_CALL_TIMEOUT;
+            m->view.from = a->id;
+            m->view.request_id = p->request_id;
+            rc = timers_add_owner(t, a->id, (uint64_t)timeout_ms * 1000000u, m, &p->timer);
+        }
+        /* The request is out: if its timer failed, the continuation still runs when the reply
+         * comes. */
+        if (rc != 0) {
+            p->timer = 0;
+            rc = 0;
+        }
+    }
+    if (rc != 0) {
+        pending_take(a, p->request_id);
+        memory_free(&rt->allocator, p, sizeof *p);
+    }
+    return rc;
+}
+
+void request_dispatch_owner(actor *a, message *m) {
+    spool_runtime *rt = a->rt;
+    pending_call *p = pending_take(a, m->view.request_id);
+    if (!p) {
+        /* Timed out already (or the caller was told otherwise): a late reply is a dead letter. */
+        if (m->kind == MSG_REPLY)
+            dead_letter_note(rt, SPOOL_DEAD_LATE_REPLY, a->id, m);
+        return;
+    }
+    if (p->timer && m->kind != MSG_CALL_TIMEOUT)
+        spool_timer_cancel(rt, p->timer);
+    switch (m->kind) {
+    case MSG_REPLY:
+        p->cont((spool_ctx *)a, a->state, 0, &m->view, p->arg);
+        break;
+    case MSG_REPLY_ERROR:
+        p->cont((spool_ctx *)a, a->state, m->status, NULL, p->arg);
+        break;
+    default:
+        p->cont((spool_ctx *)a, a->state, SPOOL_ETIMEDOUT, NULL, p->arg);
+        break;
+    }
+    memory_free(&rt->allocator, p, sizeof *p);
+}
+
+void request_forget_all_owner(actor *a) {
+    while (a->calls) {
+        pending_call *p = a->calls;
+        a->calls = p->next;
+        memory_free(&a->rt->allocator, p, sizeof *p);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Replies, and blocking calls from outside                                                       */
+
+int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m) {
+    waiter_table *table = rt->waiters;
+    pthread_mutex_lock(&table->lock);
+    waiter *w = NULL;
+    for (waiter **pp = &table->list; *pp; pp = &(*pp)->next) {
+        if ((*pp)->request_id == request_id) {
+            w = *pp;
+            *pp = w->next;
+            break;
+        }
+    }
+    if (w) {
+        w->reply = m;
+        w->status = m ? 0 : SPOOL_ENOENT;
+        w->done = 1;
+        pthread_cond_signal(&w->cond);
+    }
+    pthread_mutex_unlock(&table->lock);
+    if (w)
+        return 0;
+    if (m)
+        dead_letter(rt, SPOOL_DEAD_LATE_REPLY, SPOOL_ID_NONE, m);
+    return SPOOL_ENOENT;
+}
+
+int spool_reply(spool_runtime *rt, const spool_message *request, uint32_t type, const void *data,
+                size_t size) {
+    if (!rt || !request || request->request_id == 0 || (size > 0 && !data) ||
+        type >= SPOOL_MSG_RESERVED)
+        return SPOOL_EINVAL;
+    if (request->from != SPOOL_ID_NONE)
+        return message_send_copy(rt, request->from, type, data, size, request->request_id,
+                                 MSG_REPLY);
+    if (size > rt->settings.max_message_size)
+        return SPOOL_EMSGSIZE;
+    message *m = message_new(rt, size);
+    if (!m)
+        return SPOOL_ENOMEM;
+    sched_thread *t = sched_current();
+    m->kind = MSG_REPLY;
+    m->view.from = t && t->rt == rt && t->current ? t->current->id : SPOOL_ID_NONE;
+    m->view.type = type;
+    m->view.request_id = request->request_id;
+    if (size)
+        memcpy(m->inline_data, data, size);
+    return request_complete_foreign(rt, request->request_id, m) == 0 ? 0 : SPOOL_ENOENT;
+}
+
+static void deadline_after(struct timespec *ts, unsigned ms) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int spool_call_wait(spool_runtime *rt, spool_id to, uint32_t type, const void *data, size_t size,
+                    unsigned timeout_ms, spool_response **out) {
+    if (!rt || !out || type >= SPOOL_MSG_RESERVED || (size > 0 && !data))
+        return SPOOL_EINVAL;
+    if (sched_current())
+        return SPOOL_EDEADLK;
+    spool_response *reply = memory_alloc(&rt->allocator, sizeof *reply);
+    if (!reply)
+        return SPOOL_ENOMEM;
+    waiter w;
+    memset(&w, 0, sizeof w);
+    w.request_id = pr_faa_64(&rt->request_sequence, 1) + 1;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &attr);
+    pthread_condattr_destroy(&attr);
+
+    waiter_table *table = rt->waiters;
+    pthread_mutex_lock(&table->lock);
+    w.next = table->list;
+    table->list = &w;
+    pthread_mutex_unlock(&table->lock);
+
+    int rc = message_send_copy(rt, to, type, data, size, w.request_id, MSG_USER);
+    struct timespec until;
+    deadline_after(&until, timeout_ms);
+    pthread_mutex_lock(&table->lock);
+    while (rc == 0 && !w.done) {
+        if (timeout_ms == 0)
+            pthread_cond_wait(&w.cond, &table->lock);
+        else if (pthread_cond_timedwait(&w.cond, &table->lock, &until) == ETIMEDOUT && !w.done)
+            rc = SPOOL_ETIMEDOUT;
+    }
+    if (!w.done) { /* failed to send, or timed out: nobody may complete us any more */
+        for (waiter **pp = &table->list; *pp; pp = &(*pp)->next) {
+            if (*pp == &w) {
+                *pp = w.next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&table->lock);
+    pthread_cond_destroy(&w.cond);
+    if (rc == 0)
+        rc = w.status;
+    if (rc != 0) {
+        if (w.reply)
+            message_free(rt, w.reply);
+        memory_free(&rt->allocator, reply, sizeof *reply);
+        return rc;
+    }
+    reply->rt = rt;
+    reply->message = w.reply;
+    *out = reply;
+    return 0;
+}
+
+const spool_message *spool_response_message(const spool_response *response) {
+    return response ? &response->message->view : NULL;
+}
+
+void spool_response_destroy(spool_response **response) {
+    if (!response || !*response)
+        return;
+    spool_runtime *rt = (*response)->rt;
+    message_free(rt, (*response)->message);
+    memory_free(&rt->allocator, *response, sizeof **response);
+    *response = NULL;
+}

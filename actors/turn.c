@@ -1,0 +1,145 @@
+/*
+ * turn.c - the last step of the way a message travels: on its home thread an actor pops up to
+ * `batch` messages, hands user messages to its handler and acts on the runtime's own notices (stop,
+ * monitor, move, replies), then gives the count back and goes to the back of the ready queue if
+ * more is waiting.
+ */
+#include "actors/actors.h"
+
+/* A notice asking to move: takes effect at the end of this turn. */
+static void move_request(actor *a, int thread) {
+    if (thread >= 0 && thread < a->rt->thread_count && thread != pr_load_int(&a->home))
+        a->move_to = thread;
+}
+
+static void monitor_request(actor *a, spool_id watcher_id) {
+    watcher *w = memory_alloc(&a->rt->allocator, sizeof *w);
+    if (!w) {
+        /* Cannot remember the watcher: tell it now rather than never. */
+        spool_down down = {a->id, SPOOL_EXIT_NOPROC};
+        message_notify(a->rt, watcher_id, a->id, MSG_USER, 0, 0, SPOOL_MSG_DOWN, &down,
+                       sizeof down);
+        return;
+    }
+    w->id = watcher_id;
+    w->next = a->monitors;
+    a->monitors = w;
+}
+
+static void dispatch(actor *a, message *m) {
+    switch (m->kind) {
+    case MSG_USER:
+        a->behavior->handle((spool_ctx *)a, a->state, &m->view);
+        break;
+    case MSG_REPLY:
+    case MSG_REPLY_ERROR:
+    case MSG_CALL_TIMEOUT:
+        request_dispatch_owner(a, m);
+        break;
+    case MSG_STOP:
+        a->stopping = 1;
+        a->exit_reason = m->status;
+        break;
+    case MSG_MONITOR:
+        monitor_request(a, m->view.from);
+        break;
+    case MSG_MOVE:
+        move_request(a, m->status);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Changes the home thread; the caller still holds the actor (its count is non-zero or it is
+ * running), so no producer can schedule it meanwhile. */
+static void migrate_owner(sched_thread *t, actor *a) {
+    spool_runtime *rt = t->rt;
+    int to = a->move_to;
+    a->move_to = -1;
+    pr_store_64_relaxed(&t->backlog, t->backlog - a->backlog);
+    a->backlog = 0;
+    pr_faa_int(&t->actors, -1);
+    pr_faa_int(&rt->threads[to].actors, 1);
+    /* Release: the next turn, on the new thread, sees everything this one did. */
+    pr_store_int(&a->home, to);
+}
+
+void actor_run_turn(sched_thread *t, actor *a) {
+    spool_runtime *rt = t->rt;
+    mailbox *mb = &a->mailbox;
+    uint64_t batch = (uint64_t)rt->settings.batch;
+    uint64_t taken = 0, dropped = 0;
+    t->current = a;
+
+    uint64_t bound = mailbox_drop_bound(mb);
+    if (bound) { /* drop oldest: trim the user messages over the bound, oldest first */
+        uint64_t depth = mailbox_depth(mb);
+        while (depth > bound + dropped) {
+            mpsc_node *n = mailbox_peek_owner(mb);
+            if (!n || ((message *)n)->kind != MSG_USER)
+                break; /* a notice is never dropped; it runs in order below */
+            if (mailbox_pop_owner(mb) != n)
+                break; /* its producer is still linking it: next turn */
+            dropped++;
+            taken++;
+            dead_letter(rt, SPOOL_DEAD_DROPPED_OLDEST, a->id, (message *)n);
+        }
+    }
+
+    uint64_t handled = 0;
+    while (handled < batch) {
+        mpsc_node *n = mailbox_pop_owner(mb);
+        if (!n)
+            break;
+        taken++;
+        handled++;
+        message *m = (message *)n;
+        dispatch(a, m);
+        message_free(rt, m);
+        if (a->stopping) {
+            pr_store_64_relaxed(&t->messages, t->messages + handled);
+            t->current = NULL;
+            actor_terminate(rt, a, a->exit_reason, taken, SPOOL_DEAD_RECEIVER_STOPPED);
+            return;
+        }
+        if (a->move_to >= 0)
+            break; /* what came after the move runs on the new thread */
+    }
+    pr_store_64_relaxed(&t->messages, t->messages + handled);
+    t->current = NULL;
+
+    if (a->move_to >= 0)
+        migrate_owner(t, a);
+    uint64_t remaining = mailbox_release_owner(mb, taken, dropped);
+    if (remaining == 0) {
+        if (a->backlog) {
+            pr_store_64_relaxed(&t->backlog, t->backlog - a->backlog);
+            a->backlog = 0;
+        }
+        return; /* idle: the next push that finds the count at 0 schedules it again */
+    }
+    if (pr_load_int(&a->home) == t->index) {
+        pr_store_64_relaxed(&t->backlog, t->backlog + remaining - a->backlog);
+        a->backlog = remaining;
+        sched_ready_push_owner(t, a);
+    } else {
+        sched_schedule(rt, a); /* moved: its new thread runs the rest */
+    }
+}
+
+int spool_monitor(spool_ctx *ctx, spool_id target) {
+    if (!ctx)
+        return SPOOL_EINVAL;
+    actor *self = actor_from_ctx(ctx);
+    sched_thread *t = sched_current();
+    if (!t || t->current != self)
+        return SPOOL_EINVAL;
+    int rc = message_notify(self->rt, target, self->id, MSG_MONITOR, 0, 0, 0, NULL, 0);
+    if (rc == SPOOL_ENOENT || rc == SPOOL_EFULL) {
+        spool_down down = {target, SPOOL_EXIT_NOPROC};
+        return message_notify(self->rt, self->id, target, MSG_USER, 0, 0, SPOOL_MSG_DOWN, &down,
+                              sizeof down);
+    }
+    return rc;
+}

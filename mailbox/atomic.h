@@ -1,0 +1,69 @@
+/*
+ * atomic.h - the atomic operations spool uses, each with its memory order in its name.
+ *
+ * Production builds use concurrencykit's ck_pr (inline assembly on x86-64). ThreadSanitizer cannot
+ * see inside inline assembly, so a SPOOL_TSAN build maps the same operations onto the compiler's
+ * __atomic builtins with the same orders: TSan then checks the real happens-before edges of the
+ * algorithms. Both compile to the same instructions on x86-64 (mov / lock xadd / xchg / lock
+ * cmpxchg / mfence).
+ */
+#ifndef SPOOL_ATOMIC_H
+#define SPOOL_ATOMIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Producer-written and consumer-written fields are kept apart by this much. */
+#define CACHE_LINE 64
+#define CACHE_ALIGNED __attribute__((aligned(CACHE_LINE)))
+
+#if defined(SPOOL_TSAN)
+
+#define pr_load_ptr(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pr_load_ptr_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define pr_store_ptr(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pr_store_ptr_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define pr_fas_ptr(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define pr_load_64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pr_load_64_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define pr_store_64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pr_store_64_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define pr_faa_64(p, d) __atomic_fetch_add((p), (d), __ATOMIC_ACQ_REL)
+#define pr_fas_64(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define pr_cas_64(p, expected_p, desired)                                                          \
+    __atomic_compare_exchange_n((p), (expected_p), (desired), false, __ATOMIC_ACQ_REL,             \
+                                __ATOMIC_ACQUIRE)
+#define pr_load_int(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pr_store_int(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pr_faa_int(p, d) __atomic_fetch_add((p), (d), __ATOMIC_ACQ_REL)
+#define pr_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define pr_stall() ((void)0)
+
+#else
+
+#include <ck_pr.h>
+
+/* ck_pr loads and stores are plain movs, which are acquire / release on x86-64 (TSO); the
+ * compiler barrier that orders them is the "memory" clobber in ck's assembly. */
+#define pr_load_ptr(p) ck_pr_load_ptr(p)
+#define pr_load_ptr_relaxed(p) ck_pr_load_ptr(p)
+#define pr_store_ptr(p, v) ck_pr_store_ptr((p), (v))
+#define pr_store_ptr_relaxed(p, v) ck_pr_store_ptr((p), (v))
+#define pr_fas_ptr(p, v) ck_pr_fas_ptr((p), (v))
+#define pr_load_64(p) ck_pr_load_64(p)
+#define pr_load_64_relaxed(p) ck_pr_load_64(p)
+#define pr_store_64(p, v) ck_pr_store_64((p), (v))
+#define pr_store_64_relaxed(p, v) ck_pr_store_64((p), (v))
+#define pr_faa_64(p, d) ck_pr_faa_64((p), (d))
+#define pr_fas_64(p, v) ck_pr_fas_64((p), (v))
+#define pr_cas_64(p, expected_p, desired)                                                          \
+    ck_pr_cas_64_value((p), *(expected_p), (desired), (expected_p))
+#define pr_load_int(p) ck_pr_load_int(p)
+#define pr_store_int(p, v) ck_pr_store_int((p), (v))
+#define pr_faa_int(p, d) ck_pr_faa_int((p), (d))
+#define pr_fence_seq_cst() ck_pr_fence_memory()
+#define pr_stall() ck_pr_stall()
+
+#endif
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * scheduler.c - the scheduler threads. In the way a message travels this is the middle: a push that
+ * made a mailbox non-empty lands the actor here (sched_schedule), the thread runs it for up to
+ * `batch` messages (actor_run_turn), and an idle thread spins briefly, then sleeps on a futex until
+ * woken.
+ */
+#include "scheduler/scheduler.h"
+#include "actors/actors.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long an idle thread spins before it sleeps. A futex wake costs ~24 us on this class of VM, so
+ * a hand-off that comes back within this window is served without one. */
+#define SPIN_NS 50000u
+
+static _Thread_local sched_thread *current_thread;
+
+sched_thread *sched_current(void) { return current_thread; }
+
+uint64_t sched_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void futex_wait(int *word, int expected, uint64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != UINT64_MAX) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0);
+}
+
+static void futex_wake(int *word) {
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void sched_wake(sched_thread *t) {
+    /* The caller's push was an atomic exchange; order it before reading `sleeping` (on x86 the
+     * locked exchange already is that fence). Pairs with the sleeper's seq_cst fence in idle(). */
+#if defined(SPOOL_TSAN)
+    pr_fence_seq_cst();
+#else
+    ck_pr_fence_atomic_load();
+#endif
+    if (pr_load_int(&t->sleeping)) {
+        pr_faa_int(&t->wake_word, 1);
+        futex_wake(&t->wake_word);
+    }
+}
+
+void sched_ready_push_owner(sched_thread *t, actor *a) {
+    a->ready_next = NULL;
+    if (t->ready_tail)
+        t->ready_tail->ready_next = a;
+    else
+        t->ready_head = a;
+    t->ready_tail = a;
+    t->ready_count++;
+}
+
+static actor *ready_pop_owner(sched_thread *t) {
+    actor *a = t->ready_head;
+    if (a) {
+        t->ready_head = a->ready_next;
+        if (!t->ready_head)
+            t->ready_tail = NULL;
+        t->ready_count--;
+    }
+    return a;
+}
+
+void sched_schedule(spool_runtime *rt, actor *a) {
+    int home = pr_load_int(&a->home);
+    sched_thread *t = &rt->threads[home];
+    if (current_thread == t) {
+        sched_ready_push_owner(t, a); /* same thread: no atomics, no wake */
+        return;
+    }
+    mpsc_push(&t->inbox, &a->ready_node);
+    sched_wake(t);
+}
+
+/* Moves actors scheduled by other threads onto the local ready list. */
+static void drain_inbox_owner(sched_thread *t) {
+    mpsc_node *n;
+    while ((n = mpsc_pop_owner(&t->inbox)) != NULL) {
+        actor *a = (actor *)((char *)n - offsetof(actor, ready_node));
+        sched_ready_push_owner(t, a);
+    }
+}
+
+static int has_work_owner(sched_thread *t) {
+    return t->ready_head != NULL || !mpsc_empty_owner(&t->inbox) ||
+           !mpsc_empty_owner(&t->timer_inbox);
+}
+
+/* Nothing to run: spin a little, then sleep until woken or the next timer is due. */
+static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
+    spool_runtime *rt = t->rt;
+    pr_store_int(&t->idle, 1);
+    uint64_t start = sched_now_ns();
+    for (unsigned spins = 1;; spins++) {
+        if (has_work_owner(t) || pr_load_int(&rt->halt))
+            goto busy;
+        if ((spins & 63) == 0) {
+            uint64_t waited = sched_now_ns() - start;
+            if (waited >= SPIN_NS || waited >= next_timer_ns)
+                break;
+        }
+        pr_stall();
+    }
+    if (next_timer_ns <= SPIN_NS)
+        goto busy;
+    int seen = pr_load_int(&t->wake_word);
+    pr_store_int(&t->sleeping, 1);
+    /* Store "sleeping", then load the queues: a waker does push, then loads "sleeping". With a full
+     * fence on both sides at least one of us sees the other. */
+    pr_fence_seq_cst();
+    if (!has_work_owner(t) && !pr_load_int(&rt->halt)) {
+        futex_wait(&t->wake_word, seen,
+                   next_timer_ns == UINT64_MAX ? UINT64_MAX : next_timer_ns - SPIN_NS);
+        pr_store_64_relaxed(&t->wakeups, t->wakeups + 1);
+    }
+    pr_store_int(&t->sleeping, 0);
+busy:
+    pr_store_int(&t->idle, 0);
+}
+
+static void *thread_main(void *arg) {
+    sched_thread *t = arg;
+    spool_runtime *rt = t->rt;
+    current_thread = t;
+    while (!pr_load_int(&rt->halt)) {
+        uint64_t next_timer = UINT64_MAX;
+        if (t->timers.count || !mpsc_empty_owner(&t->timer_inbox))
+            next_timer = timers_service_owner(t, sched_now_ns());
+        drain_inbox_owner(t);
+        actor *a = ready_pop_owner(t);
+        if (a) {
+            pr_store_64_relaxed(&t->activity, t->activity + 1);
+            actor_run_turn(t, a);
+            continue;
+        }
+        idle_owner(t, next_timer);
+    }
+    /* Actors still on the ready list stay scheduled; the stopping thread drains them. */
+    current_thread = NULL;
+    return NULL;
+}
+
+int sched_start(spool_runtime *rt) {
+    runtime_settings *s = &rt->settings;
+    for (int i = 0; i < rt->thread_count; i++) {
+        sched_thread *t = &rt->threads[i];
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (s->cpu_count > 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(s->cpus[i % s->cpu_count], &set);
+            pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        }
+        int rc = pthread_create(&t->pthread, &attr, thread_main, t);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            sched_halt_and_join(rt);
+            return SPOOL_ESYSTEM;
+        }
+        t->started = 1;
+        char name[16]; /* the kernel keeps 15 bytes; threads <= 256 fit */
+        snprintf(name, sizeof name, "spool/%d", i & 0xfff);
+        pthread_setname_np(t->pthread, name);
+    }
+    return 0;
+}
+
+void sched_halt_and_join(spool_runtime *rt) {
+    pr_store_int(&rt->halt, 1);
+    for (int i = 0; i < rt->thread_count; i++) {
+        sched_thread *t = &rt->threads[i];
+        if (!t->started)
+            continue;
+        /* Wake unconditionally: a sleeper re-checks halt. */
+        pr_faa_int(&t->wake_word, 1);
+        futex_wake(&t->wake_word);
+        pthread_join(t->pthread, NULL);
+        t->started = 0;
+    }
+}

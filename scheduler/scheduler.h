@@ -1,0 +1,154 @@
+/*
+ * scheduler.h - the runtime and its scheduler threads: who runs which actor when.
+ *
+ * Each thread owns a local ready list (actors it scheduled itself, no atomics), an MPSC inbox
+ * (actors scheduled by other threads on their mailbox's empty -> non-empty edge), a timer heap, and
+ * a message pool. It runs an actor for up to `batch` messages, then moves on; when nothing is ready
+ * it spins a little, then sleeps on a futex until a waker sees its `sleeping` flag.
+ */
+#ifndef SPOOL_SCHEDULER_H
+#define SPOOL_SCHEDULER_H
+
+#include "mailbox/mailbox.h"
+#include "mailbox/memory.h"
+#include "scheduler/config.h"
+#include "spool.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct actor;
+struct message;
+struct timer;
+
+typedef struct timer_heap {
+    struct timer **items; /* owner thread */
+    uint32_t count;
+    uint32_t capacity;
+} timer_heap;
+
+typedef struct sched_thread {
+    mpsc_queue inbox;       /* actors scheduled by other threads (any thread pushes) */
+    mpsc_queue timer_inbox; /* timers and cancel requests from other threads */
+
+    /* Read by wakers; written by the owner. */
+    int sleeping CACHE_ALIGNED; /* owner writes 1 before sleeping, 0 after; wakers read */
+    int wake_word;              /* the futex word: wakers add 1 */
+    int idle;      /* owner: 1 while it has nothing to run (read by spool_runtime_stop) */
+    int actors;    /* any thread, atomic: actors whose home this is */
+    int dedicated; /* placement lock: 1 when a dedicated actor owns this thread */
+
+    /* Owner thread only (others read the counters relaxed). */
+    struct actor *ready_head CACHE_ALIGNED;
+    struct actor *ready_tail;
+    uint64_t ready_count;
+    uint64_t backlog;      /* messages left in ready actors after their last turn (least_loaded) */
+    uint64_t activity;     /* turns run + timers fired: the stop's quiescence test reads it */
+    uint64_t messages;     /* messages handled */
+    uint64_t wakeups;      /* times it woke from a futex sleep */
+    struct actor *current; /* the actor running now, or NULL */
+    struct message *pool;  /* free message blocks */
+    uint32_t pool_count;
+    timer_heap timers;
+    uint64_t timer_sequence;
+
+    int index;
+    spool_runtime *rt;
+    pthread_t pthread;
+    int started;
+} sched_thread;
+
+#define RUNTIME_CREATED 0
+#define RUNTIME_RUNNING 1
+#define RUNTIME_STOPPING 2
+#define RUNTIME_STOPPED 3
+
+struct actor_table;
+struct name_table;
+struct waiter_table;
+
+struct spool_runtime {
+    spool_allocator allocator;
+    runtime_settings settings;
+    int thread_count;
+    sched_thread *threads;
+
+    int state CACHE_ALIGNED; /* any thread, atomic: RUNTIME_* */
+    int halt;                /* any thread, atomic: threads leave their loop */
+    uint64_t
+        foreign_senders;  /* any thread, atomic: sends from outside in progress (stop handshake) */
+    uint64_t round_robin; /* any thread, atomic */
+
+    uint64_t dead_letters[SPOOL_DEAD_REASON_COUNT] CACHE_ALIGNED; /* any thread, atomic add */
+    spool_dead_letter_fn on_dead_letter;
+    void *dead_letter_user;
+
+    struct actor_table *actors;
+    struct name_table *names;
+    struct waiter_table *waiters;
+
+    pthread_mutex_t life_lock; /* guards live_actors' zero edge and the dedicated reservations */
+    pthread_cond_t life_cond;
+    uint64_t live_actors; /* atomic; changes under life_lock */
+
+    uint64_t request_sequence; /* any thread, atomic: ids for blocking calls */
+};
+
+/*
+ * A thread outside the runtime announces a send (or timer) with enter and ends it with leave, so
+ * that spool_runtime_stop can wait until none is half-way before it drains: after enter returns 0
+ * the runtime will not drain until leave. Enter fails with SPOOL_ESTOPPED once a stop has begun.
+ */
+static inline int runtime_foreign_enter(spool_runtime *rt) {
+    pr_faa_64(&rt->foreign_senders, 1);
+    /* Order the announcement before reading the state (Dekker with spool_runtime_stop). */
+    pr_fence_seq_cst();
+    int state = pr_load_int(&rt->state);
+    if (state == RUNTIME_STOPPING || state == RUNTIME_STOPPED) {
+        pr_faa_64(&rt->foreign_senders, (uint64_t)-1);
+        return SPOOL_ESTOPPED;
+    }
+    return 0;
+}
+
+static inline void runtime_foreign_leave(spool_runtime *rt) {
+    pr_faa_64(&rt->foreign_senders, (uint64_t)-1);
+}
+
+/* The scheduler thread the caller is, or NULL outside the runtime (the one thread-local). */
+sched_thread *sched_current(void);
+
+/* Any thread: puts an actor that just became runnable on its home thread's ready queue. */
+void sched_schedule(spool_runtime *rt, struct actor *a);
+
+/* Owner thread: appends to the local ready list. */
+void sched_ready_push_owner(sched_thread *t, struct actor *a);
+
+/* Starts / joins the threads (runtime.c drives the lifecycle). */
+int sched_start(spool_runtime *rt);
+void sched_halt_and_join(spool_runtime *rt);
+
+/* Any thread: wakes thread t if it sleeps. */
+void sched_wake(sched_thread *t);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t sched_now_ns(void);
+
+/* Timers (timer.c). Owner thread: fires what is due, returns ns until the next one (UINT64_MAX:
+ * none). */
+uint64_t timers_service_owner(sched_thread *t, uint64_t now);
+/* Owner thread: a timer that delivers `message` (ownership taken) to `to` after delay_ns. */
+int timers_add_owner(sched_thread *t, spool_id to, uint64_t delay_ns, struct message *message,
+                     spool_timer *out);
+/* Shutdown: every timer left becomes a dead letter; frees the heap. Threads joined. */
+void timers_discard(sched_thread *t);
+
+/* Placement (placement.c): the home thread for a new actor, or an error. */
+int placement_choose(spool_runtime *rt, const spool_spawn_opts *opts, int *thread_out,
+                     int *dedicated_out);
+/* At create: marks the threads config rules dedicate. */
+void placement_reserve(spool_runtime *rt);
+/* A dedicated actor on `thread` ended (not for config-reserved threads). */
+void placement_release(spool_runtime *rt, int thread);
+
+#endif

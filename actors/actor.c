@@ -128,8 +128,7 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
     actor *a = slot_take_locked(rt, table);
     if (!a) {
         pthread_mutex_unlock(&table->lock);
-        if (dedicated)
-            placement_release(rt, home);
+        placement_unclaim(rt, home, dedicated);
         return SPOOL_ENOMEM;
     }
     a->generation = (a->generation + 1) & ID_GEN_MASK;
@@ -144,6 +143,7 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
     a->ready_next = NULL;
     a->monitors = NULL;
     a->calls = NULL;
+    a->owed = NULL;
     a->next_request = 0;
     a->backlog = 0;
     a->exit_reason = 0;
@@ -164,12 +164,10 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
             mailbox_close_owner(&a->mailbox);
             pr_store_64(&a->id, SPOOL_ID_NONE);
             slot_give_back(rt, a);
-            if (dedicated)
-                placement_release(rt, home);
+            placement_unclaim(rt, home, dedicated);
             return rc;
         }
     }
-    pr_faa_int(&rt->threads[home].actors, 1);
     runtime_actor_born(rt);
     *out = id;
     return 0;
@@ -245,7 +243,10 @@ int spool_actor_move(spool_runtime *rt, spool_id id, int thread) {
     actor *a = actor_lookup(rt, id);
     if (!a)
         return SPOOL_ENOENT;
-    if (pr_load_int(&rt->threads[thread].dedicated) != 0 && pr_load_int(&a->home) != thread)
+    /* A dedicated thread keeps its one actor, and takes no other. */
+    int home = pr_load_int(&a->home);
+    if (home != thread && (pr_load_int(&rt->threads[thread].dedicated) != 0 ||
+                           pr_load_int(&rt->threads[home].dedicated) != 0))
         return SPOOL_EBUSY;
     sched_thread *t = sched_current();
     int foreign = !t || t->rt != rt;
@@ -309,7 +310,7 @@ void actor_terminate(spool_runtime *rt, actor *a, int reason, uint64_t taken,
         a->monitors = w->next;
         memory_free(&rt->allocator, w, sizeof *w);
     }
-    request_forget_all_owner(a);
+    request_forget_all_owner(a, why == SPOOL_DEAD_SHUTDOWN ? SPOOL_ESTOPPED : SPOOL_ENOENT);
     names_release_actor(rt, a);
     if (a->behavior->destroy)
         a->behavior->destroy(a->state);

@@ -110,6 +110,7 @@ typedef struct actor {
     struct actor *ready_next;   /* local ready list / free list link */
     watcher *monitors;          /* who watches this actor */
     struct pending_call *calls; /* this actor's spool_call()s waiting for replies */
+    struct owed_reply *owed;    /* requests it handled and has not answered yet */
     uint64_t next_request;
     uint64_t backlog; /* this actor's part of its thread's backlog */
     int exit_reason;
@@ -152,11 +153,16 @@ void actor_terminate_all(spool_runtime *rt);
 
 /* Request bookkeeping (request.c), home thread. */
 void request_dispatch_owner(actor *a, message *m);
-void request_forget_all_owner(actor *a);
+/* Runs the handler for a request; remembers it if the handler left it unanswered. */
+void request_handle_owner(sched_thread *t, actor *a, message *m);
+/* The actor ends: forgets its calls, and answers what it owes with `status`. */
+void request_forget_all_owner(actor *a, int status);
+/* Every blocking caller still waiting gets `status` (shutdown). */
+void request_fail_waiters(spool_runtime *rt, int status);
 int request_tables_create(spool_runtime *rt);
 void request_tables_destroy(spool_runtime *rt);
 /* A reply to a blocking caller (from == SPOOL_ID_NONE). Takes m. */
-int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m);
+int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m, int status);
 
 /* Names (names.c). */
 int names_create(spool_runtime *rt);

@@ -83,13 +83,13 @@ void dead_letter(spool_runtime *rt, spool_dead_reason reason, spool_id to, messa
     dead_letter_note(rt, reason, to, m);
     /* A request that will never be handled still owes its caller an answer - unless the caller
      * learnt it from the send's return code. */
-    if (m->kind == MSG_USER && m->view.request_id != 0 && !m->sender_told &&
-        reason != SPOOL_DEAD_SHUTDOWN) {
-        if (m->view.from != SPOOL_ID_NONE)
+    if (m->kind == MSG_USER && m->view.request_id != 0 && !m->sender_told) {
+        if (m->view.from == SPOOL_ID_NONE) /* a blocked thread: release it, shutdown or not */
+            request_complete_foreign(rt, m->view.request_id, NULL,
+                                     reason == SPOOL_DEAD_SHUTDOWN ? SPOOL_ESTOPPED : SPOOL_ENOENT);
+        else if (reason != SPOOL_DEAD_SHUTDOWN) /* at shutdown the caller is ending too */
             message_notify(rt, m->view.from, to, MSG_REPLY_ERROR, SPOOL_ENOENT, m->view.request_id,
                            0, NULL, 0);
-        else
-            request_complete_foreign(rt, m->view.request_id, NULL);
     }
     message_free(rt, m);
 }

@@ -18,6 +18,14 @@ typedef struct pending_call {
     spool_timer timer; /* 0 when no timeout */
 } pending_call;
 
+/* A request an actor handled without answering: it owes the caller a reply (or, if it ends first,
+ * an error). */
+typedef struct owed_reply {
+    struct owed_reply *next;
+    spool_id from;
+    uint64_t request_id;
+} owed_reply;
+
 typedef struct waiter {
     struct waiter *next;
     uint64_t request_id;
@@ -111,6 +119,40 @@ int spool_call(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, siz
     return rc;
 }
 
+void request_handle_owner(sched_thread *t, actor *a, message *m) {
+    t->request = &m->view;
+    t->request_answered = 0;
+    a->behavior->handle((spool_ctx *)a, a->state, &m->view);
+    t->request = NULL;
+    if (t->request_answered || a->stopping)
+        return; /* answered, or about to end: the end answers what is left */
+    owed_reply *o = memory_alloc(&a->rt->allocator, sizeof *o);
+    if (!o)
+        return; /* cannot remember it: the caller's timeout still ends the wait */
+    o->from = m->view.from;
+    o->request_id = m->view.request_id;
+    o->next = a->owed;
+    a->owed = o;
+}
+
+/* Home thread: the running actor answered a request; forget that it owed it. */
+static void owed_settle(sched_thread *t, const spool_message *request) {
+    if (t->request && t->request->request_id == request->request_id &&
+        t->request->from == request->from) {
+        t->request_answered = 1;
+        return;
+    }
+    actor *a = t->current;
+    for (owed_reply **pp = &a->owed; *pp; pp = &(*pp)->next) {
+        if ((*pp)->request_id == request->request_id && (*pp)->from == request->from) {
+            owed_reply *o = *pp;
+            *pp = o->next;
+            memory_free(&a->rt->allocator, o, sizeof *o);
+            return;
+        }
+    }
+}
+
 void request_dispatch_owner(actor *a, message *m) {
     spool_runtime *rt = a->rt;
     pending_call *p = pending_take(a, m->view.request_id);
@@ -136,18 +178,43 @@ void request_dispatch_owner(actor *a, message *m) {
     memory_free(&rt->allocator, p, sizeof *p);
 }
 
-void request_forget_all_owner(actor *a) {
+void request_forget_all_owner(actor *a, int status) {
+    spool_runtime *rt = a->rt;
     while (a->calls) {
         pending_call *p = a->calls;
         a->calls = p->next;
-        memory_free(&a->rt->allocator, p, sizeof *p);
+        memory_free(&rt->allocator, p, sizeof *p);
     }
+    /* The callers still waiting for this actor learn that it ended (a caller that was answered
+     * from another thread meanwhile ignores the error: it no longer waits for that id). */
+    while (a->owed) {
+        owed_reply *o = a->owed;
+        a->owed = o->next;
+        if (o->from == SPOOL_ID_NONE)
+            request_complete_foreign(rt, o->request_id, NULL, status);
+        else if (status != SPOOL_ESTOPPED)
+            message_notify(rt, o->from, a->id, MSG_REPLY_ERROR, status, o->request_id, 0, NULL, 0);
+        memory_free(&rt->allocator, o, sizeof *o);
+    }
+}
+
+void request_fail_waiters(spool_runtime *rt, int status) {
+    waiter_table *table = rt->waiters;
+    pthread_mutex_lock(&table->lock);
+    while (table->list) {
+        waiter *w = table->list;
+        table->list = w->next;
+        w->status = status;
+        w->done = 1;
+        pthread_cond_signal(&w->cond);
+    }
+    pthread_mutex_unlock(&table->lock);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Replies, and blocking calls from outside                                                       */
 
-int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m) {
+int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m, int status) {
     waiter_table *table = rt->waiters;
     pthread_mutex_lock(&table->lock);
     waiter *w = NULL;
@@ -160,7 +227,7 @@ int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m)
     }
     if (w) {
         w->reply = m;
-        w->status = m ? 0 : SPOOL_ENOENT;
+        w->status = m ? 0 : status;
         w->done = 1;
         pthread_cond_signal(&w->cond);
     }
@@ -177,6 +244,9 @@ int spool_reply(spool_runtime *rt, const spool_message *request, uint32_t type, 
     if (!rt || !request || request->request_id == 0 || (size > 0 && !data) ||
         type >= SPOOL_MSG_RESERVED)
         return SPOOL_EINVAL;
+    sched_thread *self = sched_current();
+    if (self && self->rt == rt && self->current)
+        owed_settle(self, request);
     if (request->from != SPOOL_ID_NONE)
         return message_send_copy(rt, request->from, type, data, size, request->request_id,
                                  MSG_REPLY);
@@ -185,14 +255,13 @@ int spool_reply(spool_runtime *rt, const spool_message *request, uint32_t type, 
     message *m = message_new(rt, size);
     if (!m)
         return SPOOL_ENOMEM;
-    sched_thread *t = sched_current();
     m->kind = MSG_REPLY;
-    m->view.from = t && t->rt == rt && t->current ? t->current->id : SPOOL_ID_NONE;
+    m->view.from = self && self->rt == rt && self->current ? self->current->id : SPOOL_ID_NONE;
     m->view.type = type;
     m->view.request_id = request->request_id;
     if (size)
         memcpy(m->inline_data, data, size);
-    return request_complete_foreign(rt, request->request_id, m) == 0 ? 0 : SPOOL_ENOENT;
+    return request_complete_foreign(rt, request->request_id, m, 0) == 0 ? 0 : SPOOL_ENOENT;
 }
 
 static void deadline_after(struct timespec *ts, unsigned ms) {

@@ -26,10 +26,13 @@ static void monitor_request(actor *a, spool_id watcher_id) {
     a->monitors = w;
 }
 
-static void dispatch(actor *a, message *m) {
+static void dispatch(sched_thread *t, actor *a, message *m) {
     switch (m->kind) {
     case MSG_USER:
-        a->behavior->handle((spool_ctx *)a, a->state, &m->view);
+        if (m->view.request_id)
+            request_handle_owner(t, a, m);
+        else
+            a->behavior->handle((spool_ctx *)a, a->state, &m->view);
         break;
     case MSG_REPLY:
     case MSG_REPLY_ERROR:
@@ -51,6 +54,26 @@ static void dispatch(actor *a, message *m) {
     }
 }
 
+/*
+ * Drop-oldest mailboxes: while more than `bound` user messages wait (not counting the
+ * `taken_users` popped this turn), the oldest goes to the dead letters. A notice is never dropped.
+ * Returns how many were dropped.
+ */
+static uint64_t drop_over_bound(spool_runtime *rt, actor *a, uint64_t bound, uint64_t taken_users) {
+    mailbox *mb = &a->mailbox;
+    uint64_t dropped = 0;
+    while (mailbox_user_depth(mb) - taken_users - dropped > bound) {
+        mpsc_node *n = mailbox_peek_owner(mb);
+        if (!n || ((message *)n)->kind != MSG_USER)
+            break;
+        if (mailbox_pop_owner(mb) != n)
+            break; /* its producer is still linking it: next time */
+        dropped++;
+        dead_letter(rt, SPOOL_DEAD_DROPPED_OLDEST, a->id, (message *)n);
+    }
+    return dropped;
+}
+
 /* Changes the home thread; the caller still holds the actor (its count is non-zero or it is
  * running), so no producer can schedule it meanwhile. */
 static void migrate_owner(sched_thread *t, actor *a) {
@@ -69,33 +92,29 @@ void actor_run_turn(sched_thread *t, actor *a) {
     spool_runtime *rt = t->rt;
     mailbox *mb = &a->mailbox;
     uint64_t batch = (uint64_t)rt->settings.batch;
-    uint64_t taken = 0, dropped = 0;
+    uint64_t taken = 0, dropped = 0, taken_users = 0;
     t->current = a;
 
     uint64_t bound = mailbox_drop_bound(mb);
-    if (bound) { /* drop oldest: trim the user messages over the bound, oldest first */
-        uint64_t depth = mailbox_depth(mb);
-        while (depth > bound + dropped) {
-            mpsc_node *n = mailbox_peek_owner(mb);
-            if (!n || ((message *)n)->kind != MSG_USER)
-                break; /* a notice is never dropped; it runs in order below */
-            if (mailbox_pop_owner(mb) != n)
-                break; /* its producer is still linking it: next turn */
-            dropped++;
-            taken++;
-            dead_letter(rt, SPOOL_DEAD_DROPPED_OLDEST, a->id, (message *)n);
-        }
-    }
-
     uint64_t handled = 0;
     while (handled < batch) {
+        if (bound) {
+            uint64_t d = drop_over_bound(rt, a, bound, taken_users);
+            dropped += d;
+            taken += d;
+            taken_users += d;
+        }
         mpsc_node *n = mailbox_pop_owner(mb);
         if (!n)
             break;
         taken++;
         handled++;
         message *m = (message *)n;
-        dispatch(a, m);
+        if (m->kind == MSG_USER)
+            taken_users++;
+        else
+            mailbox_notice_popped_owner(mb);
+        dispatch(t, a, m);
         message_free(rt, m);
         if (a->stopping) {
             pr_store_64_relaxed(&t->messages, t->messages + handled);
@@ -109,8 +128,14 @@ void actor_run_turn(sched_thread *t, actor *a) {
     pr_store_64_relaxed(&t->messages, t->messages + handled);
     t->current = NULL;
 
-    if (a->move_to >= 0)
+    if (a->move_to >= 0) {
         migrate_owner(t, a);
+        /* After the release the actor may already run on its new thread: touch nothing of it
+         * unless messages remain (then we still hold it and hand it over). */
+        if (mailbox_release_owner(mb, taken, dropped) > 0)
+            sched_schedule(rt, a);
+        return;
+    }
     uint64_t remaining = mailbox_release_owner(mb, taken, dropped);
     if (remaining == 0) {
         if (a->backlog) {
@@ -119,13 +144,9 @@ void actor_run_turn(sched_thread *t, actor *a) {
         }
         return; /* idle: the next push that finds the count at 0 schedules it again */
     }
-    if (pr_load_int(&a->home) == t->index) {
-        pr_store_64_relaxed(&t->backlog, t->backlog + remaining - a->backlog);
-        a->backlog = remaining;
-        sched_ready_push_owner(t, a);
-    } else {
-        sched_schedule(rt, a); /* moved: its new thread runs the rest */
-    }
+    pr_store_64_relaxed(&t->backlog, t->backlog + remaining - a->backlog);
+    a->backlog = remaining;
+    sched_ready_push_owner(t, a);
 }
 
 int spool_monitor(spool_ctx *ctx, spool_id target) {

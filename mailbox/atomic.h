@@ -19,24 +19,31 @@
 
 #if defined(SPOOL_TSAN)
 
-#define pr_load_ptr(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+/* GCC's ThreadSanitizer does not model fences. Every non-relaxed operation is seq_cst here instead,
+ * which gives the two Dekker hand-shakes (sleeper/waker, stop/foreign sender) the same guarantee
+ * the fence gives in production: of two threads that each store then load, one sees the other's
+ * store. */
+#define SEQ __ATOMIC_SEQ_CST
+#define pr_load_ptr(p) __atomic_load_n((p), SEQ)
 #define pr_load_ptr_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define pr_store_ptr(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pr_store_ptr(p, v) __atomic_store_n((p), (v), SEQ)
 #define pr_store_ptr_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define pr_fas_ptr(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
-#define pr_load_64(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pr_fas_ptr(p, v) __atomic_exchange_n((p), (v), SEQ)
+#define pr_load_64(p) __atomic_load_n((p), SEQ)
 #define pr_load_64_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define pr_store_64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define pr_store_64(p, v) __atomic_store_n((p), (v), SEQ)
 #define pr_store_64_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define pr_faa_64(p, d) __atomic_fetch_add((p), (d), __ATOMIC_ACQ_REL)
-#define pr_fas_64(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define pr_faa_64(p, d) __atomic_fetch_add((p), (d), SEQ)
+#define pr_fas_64(p, v) __atomic_exchange_n((p), (v), SEQ)
 #define pr_cas_64(p, expected_p, desired)                                                          \
-    __atomic_compare_exchange_n((p), (expected_p), (desired), false, __ATOMIC_ACQ_REL,             \
-                                __ATOMIC_ACQUIRE)
-#define pr_load_int(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define pr_store_int(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define pr_faa_int(p, d) __atomic_fetch_add((p), (d), __ATOMIC_ACQ_REL)
-#define pr_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+    __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
+#define pr_load_int(p) __atomic_load_n((p), SEQ)
+#define pr_store_int(p, v) __atomic_store_n((p), (v), SEQ)
+#define pr_faa_int(p, d) __atomic_fetch_add((p), (d), SEQ)
+#define pr_cas_int(p, expected_p, desired)                                                         \
+    __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
+#define pr_fence_seq_cst() ((void)0)
+#define pr_fence_atomic_load() ((void)0)
 #define pr_stall() ((void)0)
 
 #else
@@ -61,7 +68,12 @@
 #define pr_load_int(p) ck_pr_load_int(p)
 #define pr_store_int(p, v) ck_pr_store_int((p), (v))
 #define pr_faa_int(p, d) ck_pr_faa_int((p), (d))
+#define pr_cas_int(p, expected_p, desired)                                                         \
+    ck_pr_cas_int_value((p), *(expected_p), (desired), (expected_p))
+/* Store then load of another location: a full fence (mfence). */
 #define pr_fence_seq_cst() ck_pr_fence_memory()
+/* An atomic read-modify-write then a load: already ordered by the lock prefix on x86-64. */
+#define pr_fence_atomic_load() ck_pr_fence_atomic_load()
 #define pr_stall() ck_pr_stall()
 
 #endif

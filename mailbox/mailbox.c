@@ -76,6 +76,8 @@ void mailbox_init(mailbox *mb) {
     mpsc_init_ends(&mb->producer, &mb->consumer);
     mb->dequeued = 0;
     mb->dropped = 0;
+    mb->notices_pushed = 0;
+    mb->notices_popped = 0;
 }
 
 /* The top bit of capacity marks "drop oldest" (accept over capacity). */
@@ -111,17 +113,24 @@ mailbox_push_result mailbox_push(mailbox *mb, uint32_t tag, mpsc_node *node, boo
     for (;;) {
         if ((state & ~MAILBOX_COUNT_MASK) != want) /* another generation, or closed */
             return MAILBOX_CLOSED;
-        uint64_t count = state & MAILBOX_COUNT_MASK;
         uint64_t capacity = pr_load_64_relaxed(&mb->capacity);
-        if (bounded && capacity != 0 && !(capacity & CAPACITY_DROP_OLDEST) && count >= capacity) {
-            pr_faa_64(&mb->rejected, 1);
-            return MAILBOX_FULL;
+        if (bounded && capacity != 0 && !(capacity & CAPACITY_DROP_OLDEST)) {
+            /* Only user messages count against the bound; notices in the queue do not. */
+            uint64_t notices =
+                pr_load_64_relaxed(&mb->notices_pushed) - pr_load_64_relaxed(&mb->notices_popped);
+            uint64_t count = state & MAILBOX_COUNT_MASK;
+            if (count >= notices && count - notices >= capacity) {
+                pr_faa_64(&mb->rejected, 1);
+                return MAILBOX_FULL;
+            }
         }
         /* acq_rel CAS: commits this push to this generation; the owner's close sees it counted
          * and will drain it. On failure `state` holds the fresh value. */
         if (pr_cas_64(&mb->state, &state, state + 1))
             break;
     }
+    if (!bounded)
+        pr_faa_64(&mb->notices_pushed, 1);
     uint64_t count = (state & MAILBOX_COUNT_MASK) + 1;
     if (count > pr_load_64_relaxed(&mb->high_water))
         raise_high_water(mb, count);

@@ -90,12 +90,14 @@ typedef struct mailbox {
     uint64_t high_water;          /* any thread, CAS-max: largest count a push produced */
     uint64_t rejected;            /* any thread, atomic add */
     uint64_t capacity;            /* home thread at open, producers read; 0 = unbounded */
+    uint64_t notices_pushed;      /* any thread, atomic add: unbounded pushes (runtime notices) */
     mpsc_producer_end producer;
     /* Written by the owner (home thread); others read the counters relaxed. The embedding struct
      * may put more home-thread fields on this line. */
     mpsc_consumer_end consumer CACHE_ALIGNED;
-    uint64_t dequeued; /* messages released (handled or dropped) */
-    uint64_t dropped;  /* of which dropped by drop-oldest */
+    uint64_t dequeued;       /* messages released (handled or dropped) */
+    uint64_t dropped;        /* of which dropped by drop-oldest */
+    uint64_t notices_popped; /* unbounded pushes taken out */
 } mailbox;
 
 /* Before first use (single thread). The mailbox starts closed with tag 0. */
@@ -146,6 +148,19 @@ uint64_t mailbox_close_owner(mailbox *mb);
 /* Any thread: counted messages waiting (including those popped in the current turn). */
 static inline uint64_t mailbox_depth(mailbox *mb) {
     return pr_load_64_relaxed(&mb->state) & MAILBOX_COUNT_MASK;
+}
+
+/* Owner thread: a runtime notice (pushed unbounded) was popped. */
+static inline void mailbox_notice_popped_owner(mailbox *mb) {
+    pr_store_64_relaxed(&mb->notices_popped, mb->notices_popped + 1);
+}
+
+/* Any thread: user messages waiting (the bound applies to these; notices do not count). */
+static inline uint64_t mailbox_user_depth(mailbox *mb) {
+    uint64_t notices =
+        pr_load_64_relaxed(&mb->notices_pushed) - pr_load_64_relaxed(&mb->notices_popped);
+    uint64_t depth = mailbox_depth(mb);
+    return depth > notices ? depth - notices : 0;
 }
 
 /* Any thread: the tag of the current state word. */

@@ -17,10 +17,24 @@ static int thread_free(spool_runtime *rt, int i) {
     return pr_load_int(&rt->threads[i].dedicated) == DEDICATED_NONE;
 }
 
+/*
+ * Takes a seat on thread i: counts the actor there, then checks that no dedicated actor holds the
+ * thread. take_dedicated does the mirror image (flag, then count), and both steps are full-fence
+ * atomics, so of a racing spawn and a dedicated spawn at most one gets the thread.
+ */
+static int claim_seat(spool_runtime *rt, int i) {
+    pr_faa_int(&rt->threads[i].actors, 1);
+    if (!thread_free(rt, i)) {
+        pr_faa_int(&rt->threads[i].actors, -1);
+        return SPOOL_EBUSY;
+    }
+    return 0;
+}
+
 static int round_robin(spool_runtime *rt, int *out) {
     for (int tries = 0; tries < rt->thread_count; tries++) {
         int i = (int)(pr_faa_64(&rt->round_robin, 1) % (uint64_t)rt->thread_count);
-        if (thread_free(rt, i)) {
+        if (claim_seat(rt, i) == 0) {
             *out = i;
             return 0;
         }
@@ -30,25 +44,30 @@ static int round_robin(spool_runtime *rt, int *out) {
 
 /* Fewest messages waiting in ready actors, then fewest actors. */
 static int least_loaded(spool_runtime *rt, int *out) {
-    int best = -1;
-    uint64_t best_backlog = 0;
-    int best_actors = 0;
-    for (int i = 0; i < rt->thread_count; i++) {
-        if (!thread_free(rt, i))
-            continue;
-        uint64_t backlog = pr_load_64_relaxed(&rt->threads[i].backlog);
-        int actors = pr_load_int(&rt->threads[i].actors);
-        if (best < 0 || backlog < best_backlog ||
-            (backlog == best_backlog && actors < best_actors)) {
-            best = i;
-            best_backlog = backlog;
-            best_actors = actors;
+    for (int tries = 0; tries < rt->thread_count; tries++) {
+        int best = -1;
+        uint64_t best_backlog = 0;
+        int best_actors = 0;
+        for (int i = 0; i < rt->thread_count; i++) {
+            if (!thread_free(rt, i))
+                continue;
+            uint64_t backlog = pr_load_64_relaxed(&rt->threads[i].backlog);
+            int actors = pr_load_int(&rt->threads[i].actors);
+            if (best < 0 || backlog < best_backlog ||
+                (backlog == best_backlog && actors < best_actors)) {
+                best = i;
+                best_backlog = backlog;
+                best_actors = actors;
+            }
+        }
+        if (best < 0)
+            return SPOOL_EBUSY;
+        if (claim_seat(rt, best) == 0) {
+            *out = best;
+            return 0;
         }
     }
-    if (best < 0)
-        return SPOOL_EBUSY;
-    *out = best;
-    return 0;
+    return SPOOL_EBUSY;
 }
 
 /* FNV-1a of the name; a dedicated thread passes the actor on to the next free one. */
@@ -60,7 +79,7 @@ static int hash_place(spool_runtime *rt, const char *name, int *out) {
         h = (h ^ *p) * 1099511628211u;
     for (int k = 0; k < rt->thread_count; k++) {
         int i = (int)((h + (uint64_t)k) % (uint64_t)rt->thread_count);
-        if (thread_free(rt, i)) {
+        if (claim_seat(rt, i) == 0) {
             *out = i;
             return 0;
         }
@@ -72,16 +91,46 @@ static int hash_place(spool_runtime *rt, const char *name, int *out) {
 static int take_dedicated(spool_runtime *rt, int *out) {
     for (int i = rt->thread_count - 1; i >= 0; i--) {
         sched_thread *t = &rt->threads[i];
-        if (pr_load_int(&t->actors) != 0)
-            continue;
         int expected = DEDICATED_NONE;
-        if (__atomic_compare_exchange_n(&t->dedicated, &expected, DEDICATED_TAKEN, false,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            *out = i;
-            return 0;
+        if (!pr_cas_int(&t->dedicated, &expected, DEDICATED_TAKEN))
+            continue;
+        if (pr_load_int(&t->actors) != 0) { /* someone sits there: give the flag back */
+            pr_store_int(&t->dedicated, DEDICATED_NONE);
+            continue;
         }
+        pr_faa_int(&t->actors, 1);
+        *out = i;
+        return 0;
     }
     return SPOOL_EBUSY;
+}
+
+/* The thread a config rule reserved for this very actor: free only while nobody sits there. */
+static int take_reserved(spool_runtime *rt, int thread, int *out) {
+    if (pr_faa_int(&rt->threads[thread].actors, 1) != 0) {
+        pr_faa_int(&rt->threads[thread].actors, -1);
+        return SPOOL_EBUSY;
+    }
+    *out = thread;
+    return 0;
+}
+
+static int explicit_thread(spool_runtime *rt, int thread, int *out) {
+    if (thread < 0 || thread >= rt->thread_count)
+        return SPOOL_EINVAL;
+    int rc = claim_seat(rt, thread);
+    if (rc == 0)
+        *out = thread;
+    return rc;
+}
+
+/* Next to another actor (which must not own its thread). */
+static int near_actor(spool_runtime *rt, spool_id other, int *out) {
+    int thread;
+    int rc = spool_actor_thread(rt, other, &thread);
+    if (rc != 0)
+        return rc;
+    return explicit_thread(rt, thread, out);
 }
 
 static int near_name(spool_runtime *rt, const char *name, size_t len, int *out) {
@@ -94,16 +143,7 @@ static int near_name(spool_runtime *rt, const char *name, size_t len, int *out) 
     int rc = spool_whereis(rt, buf, &other);
     if (rc != 0)
         return rc;
-    return spool_actor_thread(rt, other, out);
-}
-
-static int explicit_thread(spool_runtime *rt, int thread, int *out) {
-    if (thread < 0 || thread >= rt->thread_count)
-        return SPOOL_EINVAL;
-    if (!thread_free(rt, thread))
-        return SPOOL_EBUSY;
-    *out = thread;
-    return 0;
+    return near_actor(rt, other, out);
 }
 
 static int apply(spool_runtime *rt, placement_kind kind, int thread, const char *near,
@@ -132,17 +172,11 @@ int placement_choose(spool_runtime *rt, const spool_spawn_opts *opts, int *out, 
     if (opts->thread != SPOOL_THREAD_ANY)
         return explicit_thread(rt, opts->thread, out);
     if (opts->near != SPOOL_ID_NONE)
-        return spool_actor_thread(rt, opts->near, out);
+        return near_actor(rt, opts->near, out);
     const placement_rule *rule = settings_match(&rt->settings, opts->name);
     if (rule) {
-        if (rule->kind == PLACE_DEDICATED) {
-            /* The config reserved rule->thread for this name at create. */
-            int t = rule->thread;
-            if (pr_load_int(&rt->threads[t].actors) != 0)
-                return SPOOL_EBUSY;
-            *out = t;
-            return 0;
-        }
+        if (rule->kind == PLACE_DEDICATED) /* the config reserved rule->thread at create */
+            return take_reserved(rt, rule->thread, out);
         return apply(rt, rule->kind, rule->thread, rule->near, rule->near ? strlen(rule->near) : 0,
                      opts->name, out, dedicated);
     }
@@ -167,9 +201,15 @@ void placement_reserve(spool_runtime *rt) {
     }
 }
 
+/* Gives back the seat placement_choose took (a spawn that failed later). */
+void placement_unclaim(spool_runtime *rt, int thread, int dedicated) {
+    pr_faa_int(&rt->threads[thread].actors, -1);
+    if (dedicated)
+        placement_release(rt, thread);
+}
+
 /* A dedicated actor ended: its thread is free again unless the config reserved it. */
 void placement_release(spool_runtime *rt, int thread) {
     int expected = DEDICATED_TAKEN;
-    __atomic_compare_exchange_n(&rt->threads[thread].dedicated, &expected, DEDICATED_NONE, false,
-                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    pr_cas_int(&rt->threads[thread].dedicated, &expected, DEDICATED_NONE);
 }

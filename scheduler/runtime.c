@@ -173,6 +173,7 @@ int spool_runtime_stop(spool_runtime *rt, unsigned deadline_ms) {
     for (int i = 0; i < rt->thread_count; i++)
         timers_discard(&rt->threads[i]);
     actor_terminate_all(rt);
+    request_fail_waiters(rt, SPOOL_ESTOPPED);
     pr_store_int(&rt->state, RUNTIME_STOPPED);
     pthread_mutex_lock(&rt->life_lock);
     pthread_cond_broadcast(&rt->life_cond);

@@ -46,11 +46,7 @@ static void futex_wake(int *word) {
 void sched_wake(sched_thread *t) {
     /* The caller's push was an atomic exchange; order it before reading `sleeping` (on x86 the
      * locked exchange already is that fence). Pairs with the sleeper's seq_cst fence in idle(). */
-#if defined(SPOOL_TSAN)
-    pr_fence_seq_cst();
-#else
-    ck_pr_fence_atomic_load();
-#endif
+    pr_fence_atomic_load();
     if (pr_load_int(&t->sleeping)) {
         pr_faa_int(&t->wake_word, 1);
         futex_wake(&t->wake_word);

@@ -47,7 +47,9 @@ typedef struct sched_thread {
     uint64_t messages;     /* messages handled */
     uint64_t wakeups;      /* times it woke from a futex sleep */
     struct actor *current; /* the actor running now, or NULL */
-    struct message *pool;  /* free message blocks */
+    const spool_message *request; /* the request its handler is running, or NULL */
+    int request_answered;         /* spool_reply answered `request` during the handler */
+    struct message *pool;         /* free message blocks */
     uint32_t pool_count;
     timer_heap timers;
     uint64_t timer_sequence;
@@ -143,9 +145,12 @@ int timers_add_owner(sched_thread *t, spool_id to, uint64_t delay_ns, struct mes
 /* Shutdown: every timer left becomes a dead letter; frees the heap. Threads joined. */
 void timers_discard(sched_thread *t);
 
-/* Placement (placement.c): the home thread for a new actor, or an error. */
+/* Placement (placement.c): the home thread for a new actor, with its seat there taken (the
+ * thread's actor count already includes it), or an error. */
 int placement_choose(spool_runtime *rt, const spool_spawn_opts *opts, int *thread_out,
                      int *dedicated_out);
+/* Gives the seat back when the spawn fails after placement. */
+void placement_unclaim(spool_runtime *rt, int thread, int dedicated);
 /* At create: marks the threads config rules dedicate. */
 void placement_reserve(spool_runtime *rt);
 /* A dedicated actor on `thread` ended (not for config-reserved threads). */

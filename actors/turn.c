@@ -8,7 +8,9 @@
 
 /* A notice asking to move: takes effect at the end of this turn. */
 static void move_request(actor *a, int thread) {
-    if (thread >= 0 && thread < a->rt->thread_count && thread != pr_load_int(&a->home))
+    /* Checked again here: the target may have become dedicated since spool_actor_move. */
+    if (thread >= 0 && thread < a->rt->thread_count && thread != pr_load_int(&a->home) &&
+        pr_load_int(&a->rt->threads[thread].dedicated) == 0)
         a->move_to = thread;
 }
 
@@ -124,6 +126,8 @@ void actor_run_turn(sched_thread *t, actor *a) {
         }
         if (a->move_to >= 0)
             break; /* what came after the move runs on the new thread */
+        if (pr_load_int(&rt->halt))
+            break; /* a stop's deadline passed: the rest is counted as shutdown */
     }
     pr_store_64_relaxed(&t->messages, t->messages + handled);
     t->current = NULL;

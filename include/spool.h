@@ -144,13 +144,16 @@ typedef struct spool_allocator {
  */
 typedef struct spool_placement_rule {
     const char *pattern; /* actor name or glob ("worker*") */
-    const char *value;   /* "2", "round_robin", "least_loaded", "hash", "dedicated", "near:NAME" */
+    const char *value;   /* "2", "round_robin", "least_loaded", "hash", "dedicated",
+                            "dedicated:K", "near:NAME" */
 } spool_placement_rule;
 
 /*
- * Runtime configuration. Initialise with spool_config_init(), then set what you need. Every key can
- * come from four places; later ones win: built-in default < config file < environment
- * (SPOOL_THREADS, SPOOL_CPUS, SPOOL_BATCH, SPOOL_CONFIG, SPOOL_ADMIN) < fields set here.
+ * Runtime configuration. Initialise with spool_config_init(), then set what you need. Settings come
+ * from up to four places; later ones win: built-in default < config file < environment < fields
+ * set here. The environment covers threads, cpus, batch, config file and admin (SPOOL_THREADS,
+ * SPOOL_CPUS, SPOOL_BATCH, SPOOL_CONFIG, SPOOL_ADMIN); placement rules come from the file and from
+ * `placement` here. See docs/placement.md.
  */
 typedef struct spool_config {
     int threads;             /* scheduler threads; 0 = not set (default: number of CPUs) */
@@ -166,7 +169,8 @@ typedef struct spool_config {
     const spool_allocator *allocator;    /* NULL = malloc/free; copied at create */
     spool_dead_letter_fn on_dead_letter; /* optional hook */
     void *dead_letter_user;
-    char *error; /* optional: create writes "file:line: reason" here on failure */
+    char *error; /* optional: create writes "source: reason" here on failure, where source is
+                    "path:line", an environment variable or a config field */
     size_t error_size;
     int ignore_environment; /* non-zero: do not read SPOOL_* variables (tests) */
 } spool_config;
@@ -253,13 +257,13 @@ typedef enum spool_overflow {
 
 #define SPOOL_THREAD_ANY (-1)
 
-/* Spawn options. Zero-initialise ({0}) then set; .thread = SPOOL_THREAD_ANY means "use a policy".
- */
+/* Spawn options. Start from spool_spawn_opts_default(): a zeroed struct means "thread 0". */
 typedef struct spool_spawn_opts {
     const char *name;        /* registered name (must be free), also matched by placement rules */
     int thread;              /* explicit home thread, or SPOOL_THREAD_ANY */
-    const char *placement;   /* policy: "round_robin", "least_loaded", "hash", "dedicated",
-                                "near:NAME"; NULL = the config's rule for the name, or its default */
+    const char *placement;   /* "round_robin", "least_loaded", "hash", "dedicated", "dedicated:K",
+                                "near:NAME" or a thread number; NULL = the config's rule for the
+                                name, or its default */
     spool_id near;           /* place on the same thread as this actor (if non-zero) */
     size_t mailbox_capacity; /* 0 = unbounded */
     spool_overflow overflow; /* policy when bounded */
@@ -274,8 +278,9 @@ SPOOL_API spool_spawn_opts spool_spawn_opts_default(void);
  * opts->thread, opts->near, a config rule matching opts->name, opts->placement, the config default.
  * Any thread (inside a handler too). `opts` may be NULL.
  * Errors: SPOOL_EINVAL (NULL behavior or handler, thread out of range, unknown policy, "hash"
- * without a name), SPOOL_EEXIST (name taken), SPOOL_ENOENT (near actor not found), SPOOL_EBUSY (no
- * thread left for "dedicated"), SPOOL_ESTOPPED, SPOOL_ENOMEM.
+ * without a name), SPOOL_EEXIST (name taken), SPOOL_ENOENT (near actor not found), SPOOL_EBUSY (the
+ * thread chosen - explicitly, near another actor, or by policy - is dedicated to another actor, or
+ * "dedicated" would leave no thread for anyone else), SPOOL_ESTOPPED, SPOOL_ENOMEM.
  */
 SPOOL_API int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
                           const spool_spawn_opts *opts, spool_id *out);
@@ -340,8 +345,9 @@ SPOOL_API int spool_actor_thread(spool_runtime *rt, spool_id id, int *out);
 /*
  * Moves an actor to another thread between two of its turns. The move is queued like a message, so
  * everything sent before it is handled on the old thread and everything after on the new one; no
- * message is lost or reordered. Any thread. Errors: SPOOL_ENOENT, SPOOL_EINVAL (thread out of
- * range).
+ * message is lost or reordered. A dedicated actor stays where it is, and no actor moves onto a
+ * dedicated thread. Any thread. Errors: SPOOL_ENOENT, SPOOL_EINVAL (thread out of range),
+ * SPOOL_EBUSY (dedicated), SPOOL_ESTOPPED, SPOOL_ENOMEM.
  */
 SPOOL_API int spool_actor_move(spool_runtime *rt, spool_id id, int thread);
 

@@ -87,9 +87,26 @@ static int hash_place(spool_runtime *rt, const char *name, int *out) {
     return SPOOL_EBUSY;
 }
 
-/* A thread of its own: the highest-numbered thread with no actor and no reservation. */
-static int take_dedicated(spool_runtime *rt, int *out) {
+/* Threads nothing owns; a dedicated spawn must leave at least one for everybody else. */
+static int free_threads(spool_runtime *rt) {
+    int n = 0;
+    for (int i = 0; i < rt->thread_count; i++)
+        n += thread_free(rt, i);
+    return n;
+}
+
+/*
+ * A thread of its own: thread `wanted` ("dedicated:K"), or else the highest-numbered thread with no
+ * actor and no reservation.
+ */
+static int take_dedicated(spool_runtime *rt, int wanted, int *out) {
+    if (wanted >= rt->thread_count)
+        return SPOOL_EINVAL;
+    if (free_threads(rt) < 2)
+        return SPOOL_EBUSY;
     for (int i = rt->thread_count - 1; i >= 0; i--) {
+        if (wanted >= 0 && i != wanted)
+            continue;
         sched_thread *t = &rt->threads[i];
         int expected = DEDICATED_NONE;
         if (!pr_cas_int(&t->dedicated, &expected, DEDICATED_TAKEN))
@@ -159,7 +176,7 @@ static int apply(spool_runtime *rt, placement_kind kind, int thread, const char 
         return near_name(rt, near, near_len, out);
     case PLACE_DEDICATED:
         *dedicated = 1;
-        return take_dedicated(rt, out);
+        return take_dedicated(rt, thread, out);
     case PLACE_ROUND_ROBIN:
     case PLACE_NONE:
     default:

@@ -146,8 +146,11 @@ static void *box_consumer(void *p) {
             taken++;
         }
         total += (long)taken;
-        if (mailbox_release_owner(&run->box, taken, 0) == 0)
-            __atomic_store_n(&run->scheduled, 0, __ATOMIC_RELEASE); /* idle: next push schedules */
+        /* Give the token up before the count: once the count is 0 the next push's edge hands it
+         * out again. If messages remain, no edge can have happened, so the token is still ours. */
+        __atomic_store_n(&run->scheduled, 0, __ATOMIC_RELEASE);
+        if (mailbox_release_owner(&run->box, taken, 0) > 0)
+            __atomic_store_n(&run->scheduled, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }

@@ -4,78 +4,10 @@
  * stale ids, bounded mailboxes, stop with leftovers, monitors, names, zero-copy ownership and
  * timers.
  */
-#include "spool.h"
+#include "tests/support.h"
 
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cmocka.h>
-
-static long stress(long base) {
-    const char *s = getenv("SPOOL_STRESS");
-    long k = s ? atol(s) : 1;
-    return base * (k > 0 ? k : 1);
-}
-
-static spool_runtime *runtime_new(int threads) {
-    spool_config config;
-    spool_config_init(&config);
-    config.threads = threads;
-    config.ignore_environment = 1;
-    spool_runtime *rt = NULL;
-    assert_int_equal(spool_runtime_create(&config, &rt), 0);
-    return rt;
-}
-
-static uint64_t dead(spool_runtime *rt, spool_dead_reason reason) {
-    uint64_t n = 0;
-    assert_int_equal(spool_dead_letter_count(rt, reason, &n), 0);
-    return n;
-}
-
-/* A gate a handler can wait at until the test opens it. */
-typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int open;
-    int arrived;
-} gate;
-
-static void gate_init(gate *g) {
-    pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->cond, NULL);
-    g->open = 0;
-    g->arrived = 0;
-}
-
-static void gate_wait(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    g->arrived = 1;
-    pthread_cond_broadcast(&g->cond);
-    while (!g->open)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_await_arrival(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    while (!g->arrived)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_open(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    g->open = 1;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The invariant the mission rests on. */
@@ -166,7 +98,7 @@ static void *foreign_sender(void *p) {
 
 static void module_is_never_entered_by_two_threads_under_stress(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(2);
+    spool_runtime *rt = support_runtime(2);
     static module_state mod;
     memset(&mod, 0, sizeof mod);
     mod.home = 0;
@@ -178,7 +110,7 @@ static void module_is_never_entered_by_two_threads_under_stress(void **state) {
     assert_int_equal(spool_runtime_start(rt), 0);
 
     enum { ACTOR_SENDERS = 8, FOREIGN_SENDERS = 3 };
-    long per_sender = stress(20000);
+    long per_sender = support_stress(20000);
     sender_state senders[ACTOR_SENDERS];
     spool_id sender_ids[ACTOR_SENDERS];
     for (int i = 0; i < ACTOR_SENDERS; i++) {
@@ -219,7 +151,7 @@ static void module_is_never_entered_by_two_threads_under_stress(void **state) {
     for (int i = 0; i < ACTOR_SENDERS + FOREIGN_SENDERS; i++)
         assert_int_equal(mod.next[i], per_sender);
     for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++)
-        assert_int_equal(dead(rt, (spool_dead_reason)r), 0);
+        assert_int_equal(support_dead(rt, (spool_dead_reason)r), 0);
     spool_runtime_destroy(&rt);
     assert_null(rt);
 }
@@ -238,7 +170,7 @@ typedef struct counter {
 static void counter_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     counter *c = state;
     if (c->gate && c->handled == 0)
-        gate_wait(c->gate);
+        gate_pass(c->gate);
     c->handled++;
     c->last_type = (int)msg->type;
     if (msg->type < 16)
@@ -257,7 +189,7 @@ static const spool_behavior counter_behavior = {"counter", counter_handle, count
 
 static void send_to_a_stale_id_is_a_dead_letter_not_a_crash(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     assert_int_equal(spool_runtime_start(rt), 0);
     counter c = {0};
     spool_id old;
@@ -265,7 +197,7 @@ static void send_to_a_stale_id_is_a_dead_letter_not_a_crash(void **state) {
     assert_int_equal(spool_actor_stop(rt, old, 0), 0);
     assert_int_equal(spool_runtime_wait(rt, 10000), 0);
     assert_int_equal(spool_send(rt, old, 1, "x", 1), SPOOL_ENOENT);
-    assert_int_equal(dead(rt, SPOOL_DEAD_NO_RECEIVER), 1);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_NO_RECEIVER), 1);
 
     /* The slot is reused by the next actor, with the next generation: the old id still misses. */
     counter c2 = {0};
@@ -279,7 +211,7 @@ static void send_to_a_stale_id_is_a_dead_letter_not_a_crash(void **state) {
     assert_int_equal(spool_actor_thread(rt, old, &thread), SPOOL_ENOENT);
     assert_int_equal(spool_send(rt, SPOOL_ID_NONE, 1, NULL, 0), SPOOL_ENOENT);
     assert_int_equal(spool_send(rt, (spool_id)0xdeadbeef12345ull, 1, NULL, 0), SPOOL_ENOENT);
-    assert_int_equal(dead(rt, SPOOL_DEAD_NO_RECEIVER), 4);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_NO_RECEIVER), 4);
     spool_runtime_stop(rt, 1000);
     assert_int_equal(c2.handled, 1);
     spool_runtime_destroy(&rt);
@@ -287,7 +219,7 @@ static void send_to_a_stale_id_is_a_dead_letter_not_a_crash(void **state) {
 
 static void bad_arguments_return_einval(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     spool_id id;
     counter c = {0};
     assert_int_equal(spool_spawn(NULL, &counter_behavior, &c, NULL, &id), SPOOL_EINVAL);
@@ -322,7 +254,7 @@ static void bad_arguments_return_einval(void **state) {
 
 static void bounded_mailbox_rejects_when_full_and_counts_it(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     gate g;
     gate_init(&g);
     counter c = {0};
@@ -349,13 +281,13 @@ static void bounded_mailbox_rejects_when_full_and_counts_it(void **state) {
     assert_int_equal(spool_runtime_wait(rt, 10000), 0);
     assert_int_equal(c.handled, 4);
     assert_int_equal(c.types[3], 0);
-    assert_int_equal(dead(rt, SPOOL_DEAD_MAILBOX_FULL), 2);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_MAILBOX_FULL), 2);
     spool_runtime_destroy(&rt);
 }
 
 static void drop_oldest_keeps_the_newest_and_counts_the_dropped(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     gate g;
     gate_init(&g);
     counter c = {0};
@@ -380,7 +312,7 @@ static void drop_oldest_keeps_the_newest_and_counts_the_dropped(void **state) {
         assert_int_equal(c.types[type], 0);
     for (int type = 9; type <= 11; type++)
         assert_int_equal(c.types[type], 1);
-    assert_int_equal(dead(rt, SPOOL_DEAD_DROPPED_OLDEST), 7);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_DROPPED_OLDEST), 7);
     spool_runtime_destroy(&rt);
 }
 
@@ -413,7 +345,7 @@ static const spool_behavior watcher_behavior = {"watcher", watcher_handle, NULL}
 
 static void stop_turns_leftovers_into_dead_letters_and_tells_monitors(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(2);
+    spool_runtime *rt = support_runtime(2);
     gate g;
     gate_init(&g);
     counter c = {0};
@@ -444,7 +376,7 @@ static void stop_turns_leftovers_into_dead_letters_and_tells_monitors(void **sta
     gate_open(&g);
     assert_int_equal(spool_runtime_wait(rt, 10000), 0);
     assert_int_equal(c.handled, 2);
-    assert_int_equal(dead(rt, SPOOL_DEAD_RECEIVER_STOPPED), 6);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_RECEIVER_STOPPED), 6);
     assert_int_equal(destroyed, 1);
     assert_int_equal(w.downs, 1);
     assert_int_equal(w.last.actor, target);
@@ -455,7 +387,7 @@ static void stop_turns_leftovers_into_dead_letters_and_tells_monitors(void **sta
 
 static void monitoring_a_dead_actor_reports_noproc(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(2);
+    spool_runtime *rt = support_runtime(2);
     assert_int_equal(spool_runtime_start(rt), 0);
     counter c = {0};
     spool_id gone;
@@ -477,7 +409,7 @@ static void monitoring_a_dead_actor_reports_noproc(void **state) {
 
 static void names_resolve_refuse_duplicates_and_are_released_at_exit(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     assert_int_equal(spool_runtime_start(rt), 0);
     counter c = {0}, d = {0};
     spool_spawn_opts opts = spool_spawn_opts_default();
@@ -515,7 +447,7 @@ static void count_free(void *p) {
 static void zero_copy_payload_is_freed_exactly_once_on_every_path(void **state) {
     (void)state;
     owned_frees = 0;
-    spool_runtime *rt = runtime_new(1);
+    spool_runtime *rt = support_runtime(1);
     counter c = {0};
     spool_id id;
     assert_int_equal(spool_spawn(rt, &counter_behavior, &c, NULL, &id), 0);
@@ -573,7 +505,7 @@ static const spool_behavior timed_behavior = {"timed", timed_handle, NULL};
 
 static void timers_fire_after_their_delay_in_order_and_cancel_exactly(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(2);
+    spool_runtime *rt = support_runtime(2);
     timed t;
     memset(&t, 0, sizeof t);
     spool_id id;
@@ -592,7 +524,7 @@ static void timers_fire_after_their_delay_in_order_and_cancel_exactly(void **sta
 
 static void timers_from_outside_fire_and_pending_ones_die_with_the_runtime(void **state) {
     (void)state;
-    spool_runtime *rt = runtime_new(2);
+    spool_runtime *rt = support_runtime(2);
     counter c = {0};
     c.stop_on = 4;
     spool_id id;
@@ -609,7 +541,7 @@ static void timers_from_outside_fire_and_pending_ones_die_with_the_runtime(void 
     assert_int_equal(c.last_type, 4);
     assert_int_equal(spool_runtime_stop(rt, 100), 0);
     /* The hour-long timer never fired: it is a shutdown dead letter, counted, not lost. */
-    assert_int_equal(dead(rt, SPOOL_DEAD_SHUTDOWN), 1);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_SHUTDOWN), 1);
     assert_int_equal(spool_send_after(rt, id, 1, 1, NULL, 0, NULL), SPOOL_ESTOPPED);
     spool_runtime_destroy(&rt);
 }

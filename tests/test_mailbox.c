@@ -4,27 +4,13 @@
  * time, and a close that drains every counted push. Sizes scale with SPOOL_STRESS (default 1).
  */
 #include "mailbox/mailbox.h"
-
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-
-#include <cmocka.h>
+#include "tests/support.h"
 
 typedef struct item {
     mpsc_node node;
     uint32_t producer;
     uint32_t sequence;
 } item;
-
-static long stress(long base) {
-    const char *s = getenv("SPOOL_STRESS");
-    long k = s ? atol(s) : 1;
-    return base * (k > 0 ? k : 1);
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -55,7 +41,7 @@ static void push_from_eight_threads_keeps_per_producer_order(void **state) {
     (void)state;
     mpsc_run run;
     run.producers = 8;
-    run.per_producer = stress(50000);
+    run.per_producer = support_stress(50000);
     run.go = 0;
     mpsc_init(&run.queue);
     run.items = calloc((size_t)(run.producers * run.per_producer), sizeof(item));
@@ -168,7 +154,7 @@ static void mailbox_edge_schedules_exactly_once_under_contention(void **state) {
     box_run *run = calloc(1, sizeof *run);
     assert_non_null(run);
     run->producers = 4;
-    run->per_producer = stress(50000);
+    run->per_producer = support_stress(50000);
     mailbox_init(&run->box);
     mailbox_open(&run->box, 7, 0, true);
     run->items = calloc((size_t)(run->producers * run->per_producer), sizeof(item));
@@ -231,7 +217,7 @@ static void close_drains_every_counted_push_and_refuses_the_rest(void **state) {
     (void)state;
     for (int round = 0; round < 20; round++) {
         close_run *run = calloc(1, sizeof *run);
-        run->per_producer = stress(5000);
+        run->per_producer = support_stress(5000);
         run->items = calloc((size_t)(4 * run->per_producer), sizeof(item));
         fill_items(run->items, 4, run->per_producer);
         mailbox_init(&run->box);

@@ -3,22 +3,14 @@
  * policies, near, dedicated threads, config rules from C and from an INI file (and its refusals),
  * SPOOL_* variables, and spool_actor_move keeping every message in order across the move.
  */
-#include "spool.h"
+#include "tests/support.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <sched.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cmocka.h>
 
 enum {
     T_WHERE = 1, /* request: answer with spool_ctx_thread and the OS thread */
@@ -27,9 +19,6 @@ enum {
 };
 
 #define WAIT_MS 5000u
-
-#define DEAD(...) ((const uint64_t[SPOOL_DEAD_REASON_COUNT]){__VA_ARGS__})
-#define NO_DEAD_LETTERS DEAD(0)
 
 static const char *const spool_variables[] = {"SPOOL_THREADS", "SPOOL_CPUS", "SPOOL_BATCH",
                                               "SPOOL_ADMIN", "SPOOL_CONFIG"};
@@ -63,22 +52,6 @@ static spool_runtime *start_with(const spool_config *config) {
 static spool_runtime *start_runtime(void) {
     spool_config config = quiet_config();
     return start_with(&config);
-}
-
-/* Stops and destroys the runtime after checking every dead-letter counter exactly. */
-static void finish(spool_runtime **rt, const uint64_t expected[SPOOL_DEAD_REASON_COUNT]) {
-    assert_int_equal(spool_runtime_stop(*rt, 0), 0);
-    for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++) {
-        uint64_t n = UINT64_MAX;
-        assert_int_equal(spool_dead_letter_count(*rt, (spool_dead_reason)r, &n), 0);
-        if (n != expected[r])
-            print_error("dead letters '%s': %llu, expected %llu\n",
-                        spool_dead_reason_name((spool_dead_reason)r), (unsigned long long)n,
-                        (unsigned long long)expected[r]);
-        assert_int_equal(n, expected[r]);
-    }
-    spool_runtime_destroy(rt);
-    assert_null(*rt);
 }
 
 static void clear_environment(void) {
@@ -200,7 +173,7 @@ static void explicit_thread_places_the_actor_there(void **state) {
             assert_int_equal(ask_where(rt, id).ctx_thread, thread);
         }
     }
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void explicit_thread_out_of_range_is_einval(void **state) {
@@ -217,7 +190,7 @@ static void explicit_thread_out_of_range_is_einval(void **state) {
     }
     /* Nothing was spawned: the runtime has no actor to wait for. */
     assert_int_equal(spool_runtime_wait(rt, 0), 0);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void round_robin_spreads_ten_actors_five_and_five(void **state) {
@@ -232,7 +205,7 @@ static void round_robin_spreads_ten_actors_five_and_five(void **state) {
         per_thread[thread_of(rt, spawn_policy(rt, "round_robin"))]++;
     assert_int_equal(per_thread[0], 10);
     assert_int_equal(per_thread[1], 10);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void hash_places_a_name_on_the_same_thread_in_every_runtime(void **state) {
@@ -255,8 +228,8 @@ static void hash_places_a_name_on_the_same_thread_in_every_runtime(void **state)
     /* A real hash: the names do not all land on one thread. */
     assert_true(used[0] > 0);
     assert_true(used[1] > 0);
-    finish(&second, NO_DEAD_LETTERS);
-    finish(&first, NO_DEAD_LETTERS);
+    support_finish(&second, NO_DEAD_LETTERS);
+    support_finish(&first, NO_DEAD_LETTERS);
 }
 
 static void hash_refuses_an_unnamed_actor_with_einval(void **state) {
@@ -267,7 +240,7 @@ static void hash_refuses_an_unnamed_actor_with_einval(void **state) {
     spool_id id = SPOOL_ID_NONE;
     assert_int_equal(spawn_with(rt, &opts, &id), SPOOL_EINVAL);
     assert_int_equal(id, SPOOL_ID_NONE);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 
     /* The same through the config's default policy. */
     spool_config config = quiet_config();
@@ -276,7 +249,7 @@ static void hash_refuses_an_unnamed_actor_with_einval(void **state) {
     assert_int_equal(spawn_with(rt, NULL, &id), SPOOL_EINVAL);
     assert_int_equal(id, SPOOL_ID_NONE);
     spawn_named(rt, "named", NULL);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void least_loaded_picks_the_thread_with_fewer_actors(void **state) {
@@ -287,7 +260,7 @@ static void least_loaded_picks_the_thread_with_fewer_actors(void **state) {
     /* Both threads idle: 3 actors against 0, then 1, then 2. */
     for (int i = 0; i < 3; i++)
         assert_int_equal(thread_of(rt, spawn_policy(rt, "least_loaded")), 1);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void near_name_and_near_id_put_the_actor_with_the_other(void **state) {
@@ -316,7 +289,7 @@ static void near_name_and_near_id_put_the_actor_with_the_other(void **state) {
         opts.thread = 1 - thread;
         assert_int_equal(thread_of(rt, spawn_ok(rt, &opts)), 1 - thread);
     }
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void near_an_unknown_actor_is_enoent(void **state) {
@@ -333,7 +306,7 @@ static void near_an_unknown_actor_is_enoent(void **state) {
     opts.near = gone;
     assert_int_equal(spawn_with(rt, &opts, &id), SPOOL_ENOENT);
     assert_int_equal(id, SPOOL_ID_NONE);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void unknown_policy_at_spawn_is_einval(void **state) {
@@ -350,7 +323,7 @@ static void unknown_policy_at_spawn_is_einval(void **state) {
         assert_int_equal(rc, SPOOL_EINVAL);
         assert_int_equal(id, SPOOL_ID_NONE);
     }
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -391,7 +364,7 @@ static void dedicated_takes_an_empty_thread_until_it_ends(void **state) {
     assert_int_equal(per_thread[1], 1);
     assert_int_equal(thread_of(rt, spawn_on(rt, 0)), 0);
     assert_int_equal(spawn_with(rt, &opts, &id), SPOOL_EBUSY); /* both threads have actors */
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void dedicated_takes_the_thread_of_its_own_when_both_are_empty(void **state) {
@@ -409,7 +382,7 @@ static void dedicated_takes_the_thread_of_its_own_when_both_are_empty(void **sta
         SPOOL_EBUSY);
     stop_and_forget(rt, lonely);
     assert_int_equal(thread_of(rt, spawn_on(rt, mine)), mine);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void dedicated_actor_cannot_move_and_its_thread_is_released_when_it_ends(void **state) {
@@ -427,7 +400,7 @@ static void dedicated_actor_cannot_move_and_its_thread_is_released_when_it_ends(
     spool_spawn_opts opts = spool_spawn_opts_default();
     opts.thread = mine;
     int rc = spawn_with(rt, &opts, &id);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
     assert_int_equal(rc, 0);
 }
 
@@ -446,7 +419,7 @@ static void near_a_dedicated_actor_is_refused_with_ebusy(void **state) {
     spool_spawn_opts explicit = spool_spawn_opts_default();
     explicit.thread = mine;
     assert_int_equal(spawn_with(rt, &explicit, &id), SPOOL_EBUSY); /* the thread is refused */
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
     /* "near" a dedicated actor would share its thread: refused like an explicit thread. */
     assert_int_equal(rc_by_id, SPOOL_EBUSY);
     assert_int_equal(rc_by_name, SPOOL_EBUSY);
@@ -487,7 +460,7 @@ static void config_rules_are_applied_by_name(void **state) {
     for (int i = 0; i < 4; i++)
         assert_int_equal(thread_of(rt, spawn_ok(rt, NULL)), 1);
     assert_int_equal(thread_of(rt, spawn_named(rt, "logger", NULL)), 0);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 
     /* Without the logger, worker* really is least_loaded: db and two more make thread 1 busier,
      * so three workers in a row go to 0 where round_robin would alternate. */
@@ -501,7 +474,7 @@ static void config_rules_are_applied_by_name(void **state) {
         snprintf(name, sizeof name, "worker-%d", i);
         assert_int_equal(thread_of(rt, spawn_named(rt, name, NULL)), 0);
     }
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 static void config_file_rules_are_applied(void **state) {
@@ -535,7 +508,7 @@ static void config_file_rules_are_applied(void **state) {
     assert_int_equal(thread_of(rt, spawn_named(rt, "worker1", NULL)), 1);
     assert_int_equal(thread_of(rt, spawn_named(rt, "worker2", NULL)), 1);
     assert_int_equal(thread_of(rt, spawn_ok(rt, NULL)), 1);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 /* Creates a runtime from `text` and expects SPOOL_ECONFIG with "<path>:<line>: " first. */
@@ -625,7 +598,7 @@ static void environment_variables_are_honoured_unless_ignored(void **state) {
         assert_int_equal(CPU_COUNT(&set), 1);
         assert_true(CPU_ISSET(cpu, &set));
     }
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 
     /* A bad value is reported under the variable's name. */
     setenv("SPOOL_CPUS", "nonsense", 1);
@@ -732,7 +705,7 @@ static void move_keeps_every_message_in_order_and_runs_the_rest_on_the_new_threa
             wrong_thread++;
     }
     assert_int_equal(wrong_thread, 0);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
     free(m);
 }
 
@@ -749,7 +722,7 @@ static void move_refuses_a_thread_out_of_range_and_a_dead_id(void **state) {
     stop_and_forget(rt, gone);
     assert_int_equal(spool_actor_move(rt, gone, 0), SPOOL_ENOENT);
     assert_int_equal(spool_actor_move(rt, SPOOL_ID_NONE, 0), SPOOL_ENOENT);
-    finish(&rt, NO_DEAD_LETTERS);
+    support_finish(&rt, NO_DEAD_LETTERS);
 }
 
 int main(void) {

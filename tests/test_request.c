@@ -3,18 +3,11 @@
  * callee gone, deferred answer), blocking spool_call_wait from plain threads (reply, timeout, dead
  * callee, refusal in a handler, 4 callers at once), argument checks, and the exact dead letters.
  */
-#include "spool.h"
+#include "tests/support.h"
 
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include <cmocka.h>
 
 enum {
     T_START = 1,   /* caller: make the call */
@@ -44,40 +37,20 @@ static void check_at(int ok, const char *what, int line) {
     __atomic_add_fetch(&handler_failures, 1, __ATOMIC_RELAXED);
 }
 
-#define DEAD(...) ((const uint64_t[SPOOL_DEAD_REASON_COUNT]){__VA_ARGS__})
-#define NO_DEAD_LETTERS DEAD(0)
-
 /* ---------------------------------------------------------------------------------------------- */
 /* Helpers                                                                                        */
 /* ---------------------------------------------------------------------------------------------- */
 
 static spool_runtime *start_runtime(void) {
-    spool_config config;
-    spool_config_init(&config);
-    config.ignore_environment = 1;
-    config.threads = 2;
-    spool_runtime *rt = NULL;
-    assert_int_equal(spool_runtime_create(&config, &rt), 0);
-    assert_non_null(rt);
+    spool_runtime *rt = support_runtime(2);
     assert_int_equal(spool_runtime_start(rt), 0);
     return rt;
 }
 
-/* Stops and destroys the runtime after checking every dead-letter counter exactly. */
+/* Stops and destroys the runtime after checking the handlers' checks and every dead letter. */
 static void finish(spool_runtime **rt, const uint64_t expected[SPOOL_DEAD_REASON_COUNT]) {
-    assert_int_equal(spool_runtime_stop(*rt, 0), 0);
     assert_int_equal(__atomic_exchange_n(&handler_failures, 0, __ATOMIC_RELAXED), 0);
-    for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++) {
-        uint64_t n = UINT64_MAX;
-        assert_int_equal(spool_dead_letter_count(*rt, (spool_dead_reason)r, &n), 0);
-        if (n != expected[r])
-            print_error("dead letters '%s': %llu, expected %llu\n",
-                        spool_dead_reason_name((spool_dead_reason)r), (unsigned long long)n,
-                        (unsigned long long)expected[r]);
-        assert_int_equal(n, expected[r]);
-    }
-    spool_runtime_destroy(rt);
-    assert_null(*rt);
+    support_finish(rt, expected);
 }
 
 static spool_id spawn_on(spool_runtime *rt, const spool_behavior *behavior, void *state,
@@ -119,38 +92,6 @@ static spool_id dead_id(spool_runtime *rt) {
     int thread = -1;
     assert_int_equal(spool_actor_thread(rt, id, &thread), SPOOL_ENOENT);
     return id;
-}
-
-/* A one-shot gate a handler can wait on. */
-typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int open;
-} gate;
-
-static void gate_init(gate *g) {
-    pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->cond, NULL);
-    g->open = 0;
-}
-
-static void gate_open(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    g->open = 1;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_pass(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    while (!g->open)
-        pthread_cond_wait(&g->cond, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_destroy(gate *g) {
-    pthread_cond_destroy(&g->cond);
-    pthread_mutex_destroy(&g->lock);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

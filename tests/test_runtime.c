@@ -3,21 +3,14 @@
  * message; a graceful stop handles or counts every message ever accepted; memory goes through the
  * configured allocator, nothing leaks, and every out-of-memory path returns SPOOL_ENOMEM cleanly.
  */
-#include "spool.h"
+#include "tests/support.h"
 
 #include <dirent.h>
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-
-#include <cmocka.h>
 
 static spool_runtime *runtime_with(int threads, const spool_allocator *allocator) {
     spool_config config;
@@ -28,12 +21,6 @@ static spool_runtime *runtime_with(int threads, const spool_allocator *allocator
     spool_runtime *rt = NULL;
     assert_int_equal(spool_runtime_create(&config, &rt), 0);
     return rt;
-}
-
-static uint64_t dead(spool_runtime *rt, spool_dead_reason reason) {
-    uint64_t n = 0;
-    assert_int_equal(spool_dead_letter_count(rt, reason, &n), 0);
-    return n;
 }
 
 static double cpu_seconds(void) {
@@ -180,8 +167,8 @@ static void graceful_stop_handles_everything_accepted_and_counts_the_rest(void *
     assert_true(accepted > 0);
     assert_int_equal(t[0].handled + t[1].handled, accepted);
     /* The refused sends: the stop-time ESTOPPED of each flood loop + the 10 after it. */
-    assert_int_equal(dead(rt, SPOOL_DEAD_SHUTDOWN), refused + 3);
-    assert_int_equal(dead(rt, SPOOL_DEAD_NO_RECEIVER), 0);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_SHUTDOWN), refused + 3);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_NO_RECEIVER), 0);
     assert_int_equal(spool_runtime_stop(rt, 0), 0); /* idempotent */
     spool_runtime_destroy(&rt);
 }
@@ -197,9 +184,9 @@ static void stop_at_deadline_counts_every_leftover_as_shutdown(void **state) {
         assert_int_equal(spool_send(rt, id, MSG_SLOW, NULL, 0), 0);
     assert_int_equal(spool_runtime_stop(rt, 20), 0);
     print_message("deadline: %ld handled, %llu left as dead letters\n", t.handled,
-                  (unsigned long long)dead(rt, SPOOL_DEAD_SHUTDOWN));
+                  (unsigned long long)support_dead(rt, SPOOL_DEAD_SHUTDOWN));
     assert_true(t.handled < 200);
-    assert_int_equal((uint64_t)t.handled + dead(rt, SPOOL_DEAD_SHUTDOWN), 200);
+    assert_int_equal((uint64_t)t.handled + support_dead(rt, SPOOL_DEAD_SHUTDOWN), 200);
     assert_int_equal(spool_send(rt, id, MSG_COUNT, NULL, 0), SPOOL_ESTOPPED);
     assert_int_equal(spool_spawn(rt, &tally_behavior, &t, NULL, &id), SPOOL_ESTOPPED);
     spool_runtime_destroy(&rt);

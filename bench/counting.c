@@ -1,0 +1,128 @@
+/*
+ * counting.c - Savina Counting: a producer actor on thread 0 of a 2-thread runtime sends MESSAGES
+ * 8-byte integers 1..MESSAGES in one handler call to a counter actor on thread 1, which sums them
+ * and checks the total. value = MESSAGES / (first send to last receipt), in M msg/s.
+ * Args: [MESSAGES] [unpinned]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <spool.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MESSAGES 10000000L
+#define CPUS "0,1" /* scheduler threads 0 and 1 are pinned here unless "unpinned" is given */
+#define TIMEOUT_MS 120000u
+
+enum { MSG_GO = 1, MSG_NUMBER = 2 };
+
+typedef struct producer_state {
+    spool_id counter;
+    uint64_t messages;
+    uint64_t t0; /* written on thread 0 */
+} producer_state;
+
+typedef struct counter_state {
+    spool_id producer, self;
+    uint64_t messages, count, sum;
+    uint64_t t1; /* written on thread 1 */
+    uint64_t high_water;
+} counter_state;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void check(int rc, const char *what) {
+    if (rc != 0) {
+        fprintf(stderr, "counting: %s: %s\n", what, spool_strerror(rc));
+        exit(1);
+    }
+}
+
+static void producer_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
+    producer_state *p = state;
+    spool_runtime *rt = spool_ctx_runtime(ctx);
+    p->t0 = now_ns();
+    for (uint64_t i = 1; i <= p->messages; i++)
+        check(spool_send(rt, p->counter, MSG_NUMBER, &i, sizeof i), "send");
+}
+
+static void counter_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
+    counter_state *c = state;
+    spool_runtime *rt = spool_ctx_runtime(ctx);
+    uint64_t v;
+    memcpy(&v, msg->data, sizeof v);
+    c->sum += v;
+    if (++c->count < c->messages)
+        return;
+    c->t1 = now_ns();
+    spool_mailbox_stats stats;
+    check(spool_mailbox_stats_get(rt, c->self, &stats), "mailbox stats");
+    c->high_water = stats.high_water;
+    check(spool_actor_stop(rt, c->producer, SPOOL_EXIT_NORMAL), "stop producer");
+    check(spool_actor_stop(rt, c->self, SPOOL_EXIT_NORMAL), "stop counter");
+}
+
+static const spool_behavior producer_behavior = {"producer", producer_handle, NULL};
+static const spool_behavior counter_behavior = {"counter", counter_handle, NULL};
+
+int main(int argc, char **argv) {
+    long messages = DEFAULT_MESSAGES;
+    int pinned = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "unpinned") == 0)
+            pinned = 0;
+        else if ((messages = atol(argv[i])) <= 0) {
+            fprintf(stderr, "usage: %s [MESSAGES] [unpinned]\n", argv[0]);
+            return 2;
+        }
+    }
+    producer_state p = {0};
+    counter_state c = {0};
+    p.messages = c.messages = (uint64_t)messages;
+
+    spool_config config;
+    spool_config_init(&config);
+    config.threads = 2;
+    config.cpus = pinned ? CPUS : NULL;
+    char error[256] = "";
+    config.error = error;
+    config.error_size = sizeof error;
+    spool_runtime *rt = NULL;
+    int rc = spool_runtime_create(&config, &rt);
+    if (rc != 0) {
+        fprintf(stderr, "counting: runtime create: %s: %s\n", spool_strerror(rc), error);
+        return 1;
+    }
+    spool_spawn_opts at = spool_spawn_opts_default();
+    at.thread = 1;
+    check(spool_spawn(rt, &counter_behavior, &c, &at, &c.self), "spawn counter");
+    at.thread = 0;
+    check(spool_spawn(rt, &producer_behavior, &p, &at, &c.producer), "spawn producer");
+    p.counter = c.self;
+    check(spool_runtime_start(rt), "start");
+    check(spool_send(rt, c.producer, MSG_GO, NULL, 0), "send go");
+    check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
+    spool_runtime_destroy(&rt); /* joins the threads: their writes are visible from here */
+
+    uint64_t n = c.messages;
+    if (c.count != n || c.sum != n * (n + 1) / 2) {
+        fprintf(stderr, "counting: counted %llu messages summing to %llu, expected %llu and %llu\n",
+                (unsigned long long)c.count, (unsigned long long)c.sum, (unsigned long long)n,
+                (unsigned long long)(n * (n + 1) / 2));
+        return 1;
+    }
+    fprintf(stderr, "counting: %llu messages, CPUs %s, counter mailbox high water %llu\n",
+            (unsigned long long)n, pinned ? CPUS : "unpinned", (unsigned long long)c.high_water);
+    printf("{\"name\":\"counting\",\"unit\":\"M msg/s\",\"value\":%.3f,\"messages\":%llu,"
+           "\"pinned\":%s}\n",
+           (double)n / ((double)(c.t1 - p.t0) / 1e9) / 1e6, (unsigned long long)n,
+           pinned ? "true" : "false");
+    return 0;
+}

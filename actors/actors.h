@@ -67,6 +67,9 @@ typedef struct message {
 message *message_new(spool_runtime *rt, size_t size);
 /* Frees a message and its owned payload (any thread; scheduler threads refill their pool). */
 void message_free(spool_runtime *rt, message *m);
+/* The same two for a caller that knows its scheduler thread `t` of rt (or NULL outside it). */
+message *message_alloc(spool_runtime *rt, sched_thread *t, size_t size);
+void message_release(spool_runtime *rt, sched_thread *t, message *m);
 /* Frees the pooled blocks of a thread (shutdown). */
 void message_pool_drain(spool_runtime *rt, sched_thread *t);
 

@@ -10,11 +10,16 @@
 
 #define POOL_BLOCK (sizeof(message) + MESSAGE_INLINE)
 
-message *message_new(spool_runtime *rt, size_t size) {
-    message *m;
+/* The caller's scheduler thread if it belongs to rt, else NULL. */
+static inline sched_thread *local_thread(spool_runtime *rt) {
     sched_thread *t = sched_current();
+    return t && t->rt == rt ? t : NULL;
+}
+
+message *message_alloc(spool_runtime *rt, sched_thread *t, size_t size) {
+    message *m;
     if (size <= MESSAGE_INLINE) {
-        if (t && t->rt == rt && t->pool) {
+        if (t && t->pool) {
             m = t->pool; /* the thread's own free list: no lock, no atomics */
             t->pool = (message *)m->node.next;
             t->pool_count--;
@@ -47,15 +52,18 @@ message *message_new(spool_runtime *rt, size_t size) {
     return m;
 }
 
-void message_free(spool_runtime *rt, message *m) {
+message *message_new(spool_runtime *rt, size_t size) {
+    return message_alloc(rt, local_thread(rt), size);
+}
+
+void message_release(spool_runtime *rt, sched_thread *t, message *m) {
     if (!m)
         return;
     if (m->free_fn) {
         m->free_fn((void *)m->view.data);
         m->free_fn = NULL;
     }
-    sched_thread *t = sched_current();
-    if (m->pooled && t && t->rt == rt && t->pool_count < MESSAGE_POOL_MAX) {
+    if (m->pooled && t && t->pool_count < MESSAGE_POOL_MAX) {
         m->node.next = (mpsc_node *)t->pool;
         t->pool = m;
         t->pool_count++;
@@ -63,6 +71,8 @@ void message_free(spool_runtime *rt, message *m) {
     }
     memory_free(&rt->allocator, m, m->alloc_size);
 }
+
+void message_free(spool_runtime *rt, message *m) { message_release(rt, local_thread(rt), m); }
 
 void message_pool_drain(spool_runtime *rt, sched_thread *t) {
     while (t->pool) {
@@ -127,12 +137,6 @@ int message_deliver(spool_runtime *rt, spool_id to, message *m) {
     }
 }
 
-/* The sending actor, if the caller runs inside one of rt's handlers. */
-static spool_id current_sender(spool_runtime *rt) {
-    sched_thread *t = sched_current();
-    return t && t->rt == rt && t->current ? t->current->id : SPOOL_ID_NONE;
-}
-
 int message_notify(spool_runtime *rt, spool_id to, spool_id from, message_kind kind, int32_t status,
                    uint64_t request_id, uint32_t type, const void *data, size_t size) {
     message *m = message_new(rt, size);
@@ -148,10 +152,9 @@ int message_notify(spool_runtime *rt, spool_id to, spool_id from, message_kind k
     return message_deliver(rt, to, m);
 }
 
-/* Delivery from a user call: refused once the runtime stops (for senders outside it). */
-static int send_message(spool_runtime *rt, spool_id to, message *m) {
-    sched_thread *t = sched_current();
-    if (t && t->rt == rt)
+/* Delivery from a user call on thread t (NULL: outside the runtime, where a stop refuses it). */
+static int send_message(spool_runtime *rt, sched_thread *t, spool_id to, message *m) {
+    if (t)
         return message_deliver(rt, to, m);
     int rc = runtime_foreign_enter(rt);
     if (rc != 0) {
@@ -170,16 +173,17 @@ int message_send_copy(spool_runtime *rt, spool_id to, uint32_t type, const void 
         return SPOOL_EINVAL;
     if (size > rt->settings.max_message_size)
         return SPOOL_EMSGSIZE;
-    message *m = message_new(rt, size);
+    sched_thread *t = local_thread(rt);
+    message *m = message_alloc(rt, t, size);
     if (!m)
         return SPOOL_ENOMEM;
     m->kind = (uint8_t)kind;
-    m->view.from = current_sender(rt);
+    m->view.from = t && t->current ? t->current->id : SPOOL_ID_NONE;
     m->view.type = type;
     m->view.request_id = request_id;
     if (size)
         memcpy(m->inline_data, data, size);
-    return send_message(rt, to, m);
+    return send_message(rt, t, to, m);
 }
 
 int spool_send(spool_runtime *rt, spool_id to, uint32_t type, const void *data, size_t size) {
@@ -198,16 +202,17 @@ int spool_send_owned(spool_runtime *rt, spool_id to, uint32_t type, void *data, 
             return SPOOL_EINVAL;
         return SPOOL_EMSGSIZE;
     }
-    message *m = message_new(rt, 0);
+    sched_thread *t = local_thread(rt);
+    message *m = message_alloc(rt, t, 0);
     if (!m) {
         if (free_fn && data)
             free_fn(data);
         return SPOOL_ENOMEM;
     }
-    m->view.from = current_sender(rt);
+    m->view.from = t && t->current ? t->current->id : SPOOL_ID_NONE;
     m->view.type = type;
     m->view.data = data;
     m->view.size = size;
     m->free_fn = free_fn;
-    return send_message(rt, to, m);
+    return send_message(rt, t, to, m);
 }

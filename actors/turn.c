@@ -117,7 +117,7 @@ void actor_run_turn(sched_thread *t, actor *a) {
         else
             mailbox_notice_popped_owner(mb);
         dispatch(t, a, m);
-        message_free(rt, m);
+        message_release(rt, t, m);
         if (a->stopping) {
             pr_store_64_relaxed(&t->messages, t->messages + handled);
             t->current = NULL;

@@ -120,7 +120,9 @@ static int lib_slot(const char *key, int insert) {
         if (lib_keys[slot][0] == '\0') {
             if (!insert)
                 return -1;
-            strncpy(lib_keys[slot], key, LIB_KEY_MAX - 1);
+            size_t n = strlen(key) < LIB_KEY_MAX - 1 ? strlen(key) : LIB_KEY_MAX - 1;
+            memcpy(lib_keys[slot], key, n);
+            lib_keys[slot][n] = '\0';
             return slot;
         }
     }

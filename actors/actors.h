@@ -52,8 +52,8 @@ typedef struct message {
     mpsc_node node; /* first: mailbox link */
     spool_message view;
     uint8_t kind;
-    uint8_t pooled;      /* 1: a block of sizeof(message) + MESSAGE_INLINE */
     uint8_t sender_told; /* the send returned the failure: no error reply is owed */
+    uint16_t home_pool;  /* pool.c: 0 exact-size block, else the home thread + 1 (or foreign) */
     int32_t status;
     void (*free_fn)(void *); /* owned payload, freed after use; NULL when inline or static */
     size_t alloc_size;
@@ -70,8 +70,11 @@ void message_free(spool_runtime *rt, message *m);
 /* The same two for a caller that knows its scheduler thread `t` of rt (or NULL outside it). */
 message *message_alloc(spool_runtime *rt, sched_thread *t, size_t size);
 void message_release(spool_runtime *rt, sched_thread *t, message *m);
-/* Frees the pooled blocks of a thread (shutdown). */
-void message_pool_drain(spool_runtime *rt, sched_thread *t);
+/* Pools (pool.c): per-thread return batches at create; every block back to the allocator at
+ * destroy (threads joined); an owner gives its pending return batches back before it idles. */
+int pool_create(spool_runtime *rt);
+void pool_destroy(spool_runtime *rt);
+void pool_flush_owner(sched_thread *t);
 
 /*
  * Delivers `m` to `to` (ownership taken in every case). On failure the message went through

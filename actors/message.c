@@ -1,6 +1,6 @@
 /*
- * message.c - the first step of the way a message travels: build it (copied into a pooled block, or
- * handed over zero-copy), look the receiver up by id, push it onto the receiver's mailbox and, on
+ * message.c - the first step of the way a message travels: build it (copied into a pool block, see
+ * pool.c, or handed over zero-copy), look the receiver up by id, push it onto the receiver's mailbox and, on
  * the empty -> non-empty edge, schedule the receiver. Whatever cannot be delivered ends in
  * dead_letter().
  */
@@ -8,80 +8,17 @@
 
 #include <string.h>
 
-#define POOL_BLOCK (sizeof(message) + MESSAGE_INLINE)
-
 /* The caller's scheduler thread if it belongs to rt, else NULL. */
 static inline sched_thread *local_thread(spool_runtime *rt) {
     sched_thread *t = sched_current();
     return t && t->rt == rt ? t : NULL;
 }
 
-message *message_alloc(spool_runtime *rt, sched_thread *t, size_t size) {
-    message *m;
-    if (size <= MESSAGE_INLINE) {
-        if (t && t->pool) {
-            m = t->pool; /* the thread's own free list: no lock, no atomics */
-            t->pool = (message *)m->node.next;
-            t->pool_count--;
-        } else {
-            m = memory_alloc(&rt->allocator, POOL_BLOCK);
-            if (!m)
-                return NULL;
-        }
-        m->pooled = 1;
-        m->alloc_size = POOL_BLOCK;
-    } else {
-        if (size > SIZE_MAX - sizeof(message))
-            return NULL;
-        m = memory_alloc(&rt->allocator, sizeof(message) + size);
-        if (!m)
-            return NULL;
-        m->pooled = 0;
-        m->alloc_size = sizeof(message) + size;
-    }
-    m->view.from = SPOOL_ID_NONE;
-    m->view.type = 0;
-    m->view.reserved = 0;
-    m->view.data = m->inline_data;
-    m->view.size = size;
-    m->view.request_id = 0;
-    m->kind = MSG_USER;
-    m->sender_told = 0;
-    m->status = 0;
-    m->free_fn = NULL;
-    return m;
-}
-
 message *message_new(spool_runtime *rt, size_t size) {
     return message_alloc(rt, local_thread(rt), size);
 }
 
-void message_release(spool_runtime *rt, sched_thread *t, message *m) {
-    if (!m)
-        return;
-    if (m->free_fn) {
-        m->free_fn((void *)m->view.data);
-        m->free_fn = NULL;
-    }
-    if (m->pooled && t && t->pool_count < MESSAGE_POOL_MAX) {
-        m->node.next = (mpsc_node *)t->pool;
-        t->pool = m;
-        t->pool_count++;
-        return;
-    }
-    memory_free(&rt->allocator, m, m->alloc_size);
-}
-
 void message_free(spool_runtime *rt, message *m) { message_release(rt, local_thread(rt), m); }
-
-void message_pool_drain(spool_runtime *rt, sched_thread *t) {
-    while (t->pool) {
-        message *m = t->pool;
-        t->pool = (message *)m->node.next;
-        memory_free(&rt->allocator, m, m->alloc_size);
-    }
-    t->pool_count = 0;
-}
 
 void dead_letter_note(spool_runtime *rt, spool_dead_reason reason, spool_id to, const message *m) {
     pr_faa_64(&rt->dead_letters[reason], 1);

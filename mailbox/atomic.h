@@ -29,6 +29,8 @@
 #define pr_store_ptr(p, v) __atomic_store_n((p), (v), SEQ)
 #define pr_store_ptr_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define pr_fas_ptr(p, v) __atomic_exchange_n((p), (v), SEQ)
+#define pr_cas_ptr(p, expected_p, desired)                                                         \
+    __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
 #define pr_load_64(p) __atomic_load_n((p), SEQ)
 #define pr_load_64_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define pr_store_64(p, v) __atomic_store_n((p), (v), SEQ)
@@ -57,6 +59,8 @@
 #define pr_store_ptr(p, v) ck_pr_store_ptr((p), (v))
 #define pr_store_ptr_relaxed(p, v) ck_pr_store_ptr((p), (v))
 #define pr_fas_ptr(p, v) ck_pr_fas_ptr((p), (v))
+#define pr_cas_ptr(p, expected_p, desired)                                                         \
+    ck_pr_cas_ptr_value((p), *(expected_p), (desired), (void *)(expected_p))
 #define pr_load_64(p) ck_pr_load_64(p)
 #define pr_load_64_relaxed(p) ck_pr_load_64(p)
 #define pr_store_64(p, v) ck_pr_store_64((p), (v))

@@ -92,6 +92,8 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
         goto nomem;
     if (request_tables_create(rt) != 0)
         goto nomem;
+    if (pool_create(rt) != 0)
+        goto nomem;
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -103,6 +105,8 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
     return 0;
 
 nomem:
+    if (rt->threads)
+        pool_destroy(rt);
     request_tables_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);
@@ -188,8 +192,7 @@ void spool_runtime_destroy(spool_runtime **rtp) {
     if (sched_current())
         return; /* refusing beats destroying the thread we run on */
     spool_runtime_stop(rt, 0);
-    for (int i = 0; i < rt->thread_count; i++)
-        message_pool_drain(rt, &rt->threads[i]);
+    pool_destroy(rt);
     request_tables_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);

@@ -105,6 +105,7 @@ static int has_work_owner(sched_thread *t) {
 /* Nothing to run: spin a little, then sleep until woken or the next timer is due. */
 static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     spool_runtime *rt = t->rt;
+    pool_flush_owner(t); /* blocks handled here go home before we rest */
     pr_store_int(&t->idle, 1);
     uint64_t start = sched_now_ns();
     for (unsigned spins = 1;; spins++) {
@@ -157,6 +158,7 @@ static void *thread_main(void *arg) {
         idle_owner(t, next_timer);
     }
     /* Actors still on the ready list stay scheduled; the stopping thread drains them. */
+    pool_flush_owner(t);
     current_thread = NULL;
     return NULL;
 }

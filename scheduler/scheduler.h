@@ -20,6 +20,7 @@
 struct actor;
 struct message;
 struct timer;
+typedef struct return_batch return_batch;
 
 typedef struct timer_heap {
     struct timer **items; /* owner thread */
@@ -30,6 +31,10 @@ typedef struct timer_heap {
 typedef struct sched_thread {
     mpsc_queue inbox;       /* actors scheduled by other threads (any thread pushes) */
     mpsc_queue timer_inbox; /* timers and cancel requests from other threads */
+
+    /* Blocks of this thread's pool that other threads give back: any thread CAS-pushes a batch,
+     * the owner takes the whole stack with one exchange. */
+    struct message *remote_free CACHE_ALIGNED;
 
     /* Read by wakers; written by the owner. */
     int sleeping CACHE_ALIGNED; /* owner writes 1 before sleeping, 0 after; wakers read */
@@ -49,8 +54,9 @@ typedef struct sched_thread {
     struct actor *current; /* the actor running now, or NULL */
     const spool_message *request; /* the request its handler is running, or NULL */
     int request_answered;         /* spool_reply answered `request` during the handler */
-    struct message *pool;         /* free message blocks */
+    struct message *pool;         /* free message blocks whose home is this thread */
     uint32_t pool_count;
+    struct return_batch *returns; /* per home thread: blocks handled here, going back there */
     timer_heap timers;
     uint64_t timer_sequence;
 

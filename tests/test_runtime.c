@@ -373,6 +373,72 @@ static void every_out_of_memory_path_returns_enomem_and_leaks_nothing(void **sta
     assert_true(later_failures > 0);
 }
 
+/* A one-way flow across threads: producer on thread 0, consumer on thread 1, in credit windows. */
+enum { FLOW_GO = 20, FLOW_ITEM = 21, FLOW_CREDIT = 22, FLOW_WINDOW = 500 };
+
+typedef struct flow {
+    spool_id peer;
+    long total;
+    long sent;
+    long received;
+    long order_errors;
+} flow;
+
+static void flow_producer(spool_ctx *ctx, void *state, const spool_message *msg) {
+    flow *f = state;
+    spool_runtime *rt = spool_ctx_runtime(ctx);
+    (void)msg; /* FLOW_GO or FLOW_CREDIT: send the next window */
+    for (int i = 0; i < FLOW_WINDOW && f->sent < f->total; i++, f->sent++)
+        assert_int_equal(spool_send(rt, f->peer, FLOW_ITEM, &f->sent, sizeof f->sent), 0);
+    if (f->sent == f->total)
+        spool_actor_stop(rt, spool_self(ctx), 0);
+}
+
+static void flow_consumer(spool_ctx *ctx, void *state, const spool_message *msg) {
+    flow *f = state;
+    long seq;
+    memcpy(&seq, msg->data, sizeof seq);
+    if (seq != f->received)
+        f->order_errors++;
+    f->received++;
+    if (f->received % FLOW_WINDOW == 0 && f->received < f->total)
+        spool_send(spool_ctx_runtime(ctx), f->peer, FLOW_CREDIT, NULL, 0);
+    if (f->received == f->total)
+        spool_actor_stop(spool_ctx_runtime(ctx), spool_self(ctx), 0);
+}
+
+static const spool_behavior producer_behavior = {"producer", flow_producer, NULL};
+static const spool_behavior consumer_behavior = {"consumer", flow_consumer, NULL};
+
+static void one_way_flow_recycles_message_blocks_instead_of_allocating(void **state) {
+    (void)state;
+    counting c = {0, 0, 0, 0, 0};
+    spool_allocator allocator = {counting_alloc, counting_free, &c};
+    spool_runtime *rt = runtime_with(2, &allocator);
+    long total = support_stress(200000);
+    flow producer = {0, total, 0, 0, 0}, consumer = {0, total, 0, 0, 0};
+    spool_spawn_opts opts = spool_spawn_opts_default();
+    spool_id pid, cid;
+    opts.thread = 0;
+    assert_int_equal(spool_spawn(rt, &producer_behavior, &producer, &opts, &pid), 0);
+    opts.thread = 1;
+    assert_int_equal(spool_spawn(rt, &consumer_behavior, &consumer, &opts, &cid), 0);
+    producer.peer = cid;
+    consumer.peer = pid;
+    assert_int_equal(spool_runtime_start(rt), 0);
+    long calls_before = c.calls;
+    assert_int_equal(spool_send(rt, pid, FLOW_GO, NULL, 0), 0);
+    assert_int_equal(spool_runtime_wait(rt, 60000), 0);
+    long calls = c.calls - calls_before;
+    print_message("flow: %ld messages across threads, %ld allocator calls\n", total, calls);
+    assert_int_equal(consumer.received, total);
+    assert_int_equal(consumer.order_errors, 0);
+    /* Without blocks going home, every message would be one allocation on the producer's thread. */
+    assert_true(calls < total / 20);
+    support_finish(&rt, NO_DEAD_LETTERS);
+    assert_int_equal(c.live_blocks, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idle_runtime_burns_no_cpu_and_wakes_on_the_first_message),
@@ -382,6 +448,7 @@ int main(void) {
         cmocka_unit_test(lifecycle_misuse_returns_errors),
         cmocka_unit_test(every_byte_goes_through_the_allocator_and_comes_back),
         cmocka_unit_test(every_out_of_memory_path_returns_enomem_and_leaks_nothing),
+        cmocka_unit_test(one_way_flow_recycles_message_blocks_instead_of_allocating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

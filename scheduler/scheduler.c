@@ -105,7 +105,6 @@ static int has_work_owner(sched_thread *t) {
 /* Nothing to run: spin a little, then sleep until woken or the next timer is due. */
 static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     spool_runtime *rt = t->rt;
-    pool_flush_owner(t); /* blocks handled here go home before we rest */
     pr_store_int(&t->idle, 1);
     uint64_t start = sched_now_ns();
     for (unsigned spins = 1;; spins++) {
@@ -121,10 +120,12 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
             if (waited >= SPIN_BEFORE_YIELD_NS)
                 sched_yield();
         }
-        pr_stall();
     }
     if (next_timer_ns <= SPIN_NS)
         goto busy;
+    /* Blocks handled here go home before we sleep (not on every idle spell: in a ping-pong that
+     * would cost a CAS on the other thread's line per message). */
+    pool_flush_owner(t);
     int seen = pr_load_int(&t->wake_word);
     pr_store_int(&t->sleeping, 1);
     /* Store "sleeping", then load the queues: a waker does push, then loads "sleeping". With a full

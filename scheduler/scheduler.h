@@ -36,15 +36,16 @@ typedef struct sched_thread {
      * the owner takes the whole stack with one exchange. */
     struct message *remote_free CACHE_ALIGNED;
 
-    /* Read by wakers; written by the owner. */
+    /* Read by every waker: written only when the owner falls asleep or wakes, and by spawns. */
     int sleeping CACHE_ALIGNED; /* owner writes 1 before sleeping, 0 after; wakers read */
     int wake_word;              /* the futex word: wakers add 1 */
-    int idle;      /* owner: 1 while it has nothing to run (read by spool_runtime_stop) */
-    int actors;    /* any thread, atomic: actors whose home this is */
-    int dedicated; /* placement lock: 1 when a dedicated actor owns this thread */
+    int actors;                 /* any thread, atomic: actors whose home this is */
+    int dedicated;              /* placement: non-zero when a dedicated actor owns this thread */
 
     /* Owner thread only (others read the counters relaxed). */
     struct actor *ready_head CACHE_ALIGNED;
+    int idle; /* 1 while it has nothing to run (read by spool_runtime_stop); changes every idle
+                 spell, so it must not share the wakers' line */
     struct actor *ready_tail;
     uint64_t ready_count;
     uint64_t backlog;      /* messages left in ready actors after their last turn (least_loaded) */

@@ -6,6 +6,7 @@
  */
 #include "tests/support.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -546,6 +547,75 @@ static void timers_from_outside_fire_and_pending_ones_die_with_the_runtime(void 
     spool_runtime_destroy(&rt);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The dead-letter hook */
+
+typedef struct hook_log {
+    long calls[SPOOL_DEAD_REASON_COUNT];
+    spool_id last_to;
+    uint32_t last_type;
+    char last_data[8];
+    spool_runtime *rt;
+    spool_id forward_to; /* the hook may send: it forwards what it sees here */
+} hook_log;
+
+static void record_dead_letter(void *user, spool_dead_reason reason, spool_id to,
+                               const spool_message *message) {
+    hook_log *log = user;
+    __atomic_fetch_add(&log->calls[reason], 1, __ATOMIC_RELAXED);
+    log->last_to = to;
+    log->last_type = message->type;
+    memset(log->last_data, 0, sizeof log->last_data);
+    memcpy(log->last_data, message->data,
+           message->size < sizeof log->last_data ? message->size : sizeof log->last_data - 1);
+    if (log->forward_to)
+        spool_send(log->rt, log->forward_to, message->type, message->data, message->size);
+}
+
+static void dead_letter_hook_sees_every_dead_letter_with_its_reason(void **state) {
+    (void)state;
+    static hook_log log;
+    memset(&log, 0, sizeof log);
+    spool_config config;
+    spool_config_init(&config);
+    config.threads = 1;
+    config.ignore_environment = 1;
+    config.on_dead_letter = record_dead_letter;
+    config.dead_letter_user = &log;
+    spool_runtime *rt = NULL;
+    assert_int_equal(spool_runtime_create(&config, &rt), 0);
+    log.rt = rt;
+    counter sink = {0};
+    spool_id sink_id, gone;
+    assert_int_equal(spool_spawn(rt, &counter_behavior, &sink, NULL, &sink_id), 0);
+    counter c = {0};
+    assert_int_equal(spool_spawn(rt, &counter_behavior, &c, NULL, &gone), 0);
+    assert_int_equal(spool_runtime_start(rt), 0);
+    assert_int_equal(spool_actor_stop(rt, gone, 0), 0);
+    int thread;
+    while (spool_actor_thread(rt, gone, &thread) == 0)
+        sched_yield();
+
+    log.forward_to = sink_id;
+    assert_int_equal(spool_send(rt, gone, 9, "lost", 4), SPOOL_ENOENT);
+    assert_int_equal(log.calls[SPOOL_DEAD_NO_RECEIVER], 1);
+    assert_int_equal(log.last_to, gone);
+    assert_int_equal(log.last_type, 9);
+    assert_string_equal(log.last_data, "lost");
+
+    assert_int_equal(spool_actor_stop(rt, sink_id, 0), 0);
+    assert_int_equal(spool_runtime_wait(rt, 10000), 0);
+    assert_int_equal(sink.handled, 1); /* what the hook forwarded arrived */
+    assert_int_equal(sink.last_type, 9);
+    log.forward_to = 0;
+    assert_int_equal(spool_runtime_stop(rt, 0), 0);
+    assert_int_equal(spool_send(rt, sink_id, 3, NULL, 0), SPOOL_ESTOPPED);
+    assert_int_equal(log.calls[SPOOL_DEAD_SHUTDOWN], 1);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_SHUTDOWN), 1);
+    assert_int_equal(support_dead(rt, SPOOL_DEAD_NO_RECEIVER), 1);
+    spool_runtime_destroy(&rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(module_is_never_entered_by_two_threads_under_stress),
@@ -559,6 +629,7 @@ int main(void) {
         cmocka_unit_test(zero_copy_payload_is_freed_exactly_once_on_every_path),
         cmocka_unit_test(timers_fire_after_their_delay_in_order_and_cancel_exactly),
         cmocka_unit_test(timers_from_outside_fire_and_pending_ones_die_with_the_runtime),
+        cmocka_unit_test(dead_letter_hook_sees_every_dead_letter_with_its_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * message.c - the first step of the way a message travels: build it (copied into a pool block, see
- * pool.c, or handed over zero-copy), look the receiver up by id, push it onto the receiver's mailbox and, on
- * the empty -> non-empty edge, schedule the receiver. Whatever cannot be delivered ends in
- * dead_letter().
+ * pool.c, or handed over zero-copy), look the receiver up by id, push it onto the receiver's
+ * mailbox and, on the empty -> non-empty edge, schedule the receiver. Whatever cannot be delivered
+ * ends in dead_letter().
  */
 #include "actors/actors.h"
 

@@ -1,11 +1,11 @@
 /*
- * pool.c - message blocks. A copied message of up to MESSAGE_INLINE bytes lives in a fixed-size block
- * from the sending thread's pool. Every block remembers its home thread: the thread that handles the
- * message gives it back to that home - straight into its own pool when it is home, otherwise in
- * batches of RETURN_BATCH pushed with one CAS onto the home thread's remote-free stack, which the
- * home thread takes whole with one exchange when its pool runs dry. A one-way flow (one producer,
- * one consumer on another thread) thus recycles its blocks instead of paying a cross-thread
- * malloc/free per message.
+ * pool.c - message blocks. A copied message of up to MESSAGE_INLINE bytes lives in a fixed-size
+ * block from the sending thread's pool. Every block remembers its home thread: the thread that
+ * handles the message gives it back to that home - straight into its own pool when it is home,
+ * otherwise in batches of RETURN_BATCH pushed with one CAS onto the home thread's remote-free
+ * stack, which the home thread takes whole with one exchange when its pool runs dry. A one-way flow
+ * (one producer, one consumer on another thread) thus recycles its blocks instead of paying a
+ * cross-thread malloc/free per message.
  */
 #include "actors/actors.h"
 
@@ -13,8 +13,9 @@
 
 #define POOL_BLOCK (sizeof(message) + MESSAGE_INLINE)
 #define RETURN_BATCH 64
-#define HOME_NONE 0          /* an exact-size allocation, not a pool block */
-#define HOME_FOREIGN 0xFFFFu /* a pool block made outside the scheduler threads: adopted when freed */
+#define HOME_NONE 0 /* an exact-size allocation, not a pool block */
+#define HOME_FOREIGN                                                                               \
+    0xFFFFu /* a pool block made outside the scheduler threads: adopted when freed */
 
 struct return_batch {
     message *head; /* owner thread: blocks on their way back to one home thread */

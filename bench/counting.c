@@ -4,8 +4,8 @@
  * and checks the total. value = MESSAGES / (first send to last receipt), in M msg/s.
  * Args: [MESSAGES] [unpinned]
  */
-#define _POSIX_C_SOURCE 200809L
-#include <spool.h>
+#define BENCH_NAME "counting"
+#include "bench.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,25 +32,12 @@ typedef struct counter_state {
     uint64_t high_water;
 } counter_state;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void check(int rc, const char *what) {
-    if (rc != 0) {
-        fprintf(stderr, "counting: %s: %s\n", what, spool_strerror(rc));
-        exit(1);
-    }
-}
-
 static void producer_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     producer_state *p = state;
     spool_runtime *rt = spool_ctx_runtime(ctx);
-    p->t0 = now_ns();
+    p->t0 = bench_now_ns();
     for (uint64_t i = 1; i <= p->messages; i++)
-        check(spool_send(rt, p->counter, MSG_NUMBER, &i, sizeof i), "send");
+        bench_check(spool_send(rt, p->counter, MSG_NUMBER, &i, sizeof i), "send");
 }
 
 static void counter_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
@@ -61,12 +48,12 @@ static void counter_handle(spool_ctx *ctx, void *state, const spool_message *msg
     c->sum += v;
     if (++c->count < c->messages)
         return;
-    c->t1 = now_ns();
+    c->t1 = bench_now_ns();
     spool_mailbox_stats stats;
-    check(spool_mailbox_stats_get(rt, c->self, &stats), "mailbox stats");
+    bench_check(spool_mailbox_stats_get(rt, c->self, &stats), "mailbox stats");
     c->high_water = stats.high_water;
-    check(spool_actor_stop(rt, c->producer, SPOOL_EXIT_NORMAL), "stop producer");
-    check(spool_actor_stop(rt, c->self, SPOOL_EXIT_NORMAL), "stop counter");
+    bench_check(spool_actor_stop(rt, c->producer, SPOOL_EXIT_NORMAL), "stop producer");
+    bench_check(spool_actor_stop(rt, c->self, SPOOL_EXIT_NORMAL), "stop counter");
 }
 
 static const spool_behavior producer_behavior = {"producer", producer_handle, NULL};
@@ -87,28 +74,16 @@ int main(int argc, char **argv) {
     counter_state c = {0};
     p.messages = c.messages = (uint64_t)messages;
 
-    spool_config config;
-    spool_config_init(&config);
-    config.threads = 2;
-    config.cpus = pinned ? CPUS : NULL;
-    char error[256] = "";
-    config.error = error;
-    config.error_size = sizeof error;
-    spool_runtime *rt = NULL;
-    int rc = spool_runtime_create(&config, &rt);
-    if (rc != 0) {
-        fprintf(stderr, "counting: runtime create: %s: %s\n", spool_strerror(rc), error);
-        return 1;
-    }
+    spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
     spool_spawn_opts at = spool_spawn_opts_default();
     at.thread = 1;
-    check(spool_spawn(rt, &counter_behavior, &c, &at, &c.self), "spawn counter");
+    bench_check(spool_spawn(rt, &counter_behavior, &c, &at, &c.self), "spawn counter");
     at.thread = 0;
-    check(spool_spawn(rt, &producer_behavior, &p, &at, &c.producer), "spawn producer");
+    bench_check(spool_spawn(rt, &producer_behavior, &p, &at, &c.producer), "spawn producer");
     p.counter = c.self;
-    check(spool_runtime_start(rt), "start");
-    check(spool_send(rt, c.producer, MSG_GO, NULL, 0), "send go");
-    check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
+    bench_check(spool_runtime_start(rt), "start");
+    bench_check(spool_send(rt, c.producer, MSG_GO, NULL, 0), "send go");
+    bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
     spool_runtime_destroy(&rt); /* joins the threads: their writes are visible from here */
 
     uint64_t n = c.messages;

@@ -4,8 +4,8 @@
  * value = ns from the first serve to the last return / ROUND_TRIPS.
  * Args, in any order: [ROUND_TRIPS] [cross|same] [unpinned]
  */
-#define _POSIX_C_SOURCE 200809L
-#include <spool.h>
+#define BENCH_NAME "pingpong"
+#include "bench.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -25,36 +25,23 @@ typedef struct ping_state {
     uint64_t t0, t1;
 } ping_state;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void check(int rc, const char *what) {
-    if (rc != 0) {
-        fprintf(stderr, "pingpong: %s: %s\n", what, spool_strerror(rc));
-        exit(1);
-    }
-}
-
 static void ping_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     ping_state *s = state;
     spool_runtime *rt = spool_ctx_runtime(ctx);
     if (msg->type == MSG_GO)
-        s->t0 = now_ns();
+        s->t0 = bench_now_ns();
     else if (++s->done == s->rounds) {
-        s->t1 = now_ns();
-        check(spool_actor_stop(rt, s->pong, SPOOL_EXIT_NORMAL), "stop pong");
-        check(spool_actor_stop(rt, spool_self(ctx), SPOOL_EXIT_NORMAL), "stop ping");
+        s->t1 = bench_now_ns();
+        bench_check(spool_actor_stop(rt, s->pong, SPOOL_EXIT_NORMAL), "stop pong");
+        bench_check(spool_actor_stop(rt, spool_self(ctx), SPOOL_EXIT_NORMAL), "stop ping");
         return;
     }
-    check(spool_send(rt, s->pong, MSG_BALL, NULL, 0), "send to pong");
+    bench_check(spool_send(rt, s->pong, MSG_BALL, NULL, 0), "send to pong");
 }
 
 static void pong_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     (void)state;
-    check(spool_send(spool_ctx_runtime(ctx), msg->from, MSG_BALL, NULL, 0), "send to ping");
+    bench_check(spool_send(spool_ctx_runtime(ctx), msg->from, MSG_BALL, NULL, 0), "send to ping");
 }
 
 static const spool_behavior ping_behavior = {"ping", ping_handle, NULL};
@@ -75,28 +62,16 @@ int main(int argc, char **argv) {
         }
     }
 
-    spool_config config;
-    spool_config_init(&config);
-    config.threads = 2;
-    config.cpus = pinned ? CPUS : NULL;
-    char error[256] = "";
-    config.error = error;
-    config.error_size = sizeof error;
-    spool_runtime *rt = NULL;
-    int rc = spool_runtime_create(&config, &rt);
-    if (rc != 0) {
-        fprintf(stderr, "pingpong: runtime create: %s: %s\n", spool_strerror(rc), error);
-        return 1;
-    }
+    spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
     spool_spawn_opts at = spool_spawn_opts_default();
     spool_id ping_id;
     at.thread = same ? 0 : 1;
-    check(spool_spawn(rt, &pong_behavior, NULL, &at, &ping.pong), "spawn pong");
+    bench_check(spool_spawn(rt, &pong_behavior, NULL, &at, &ping.pong), "spawn pong");
     at.thread = 0;
-    check(spool_spawn(rt, &ping_behavior, &ping, &at, &ping_id), "spawn ping");
-    check(spool_runtime_start(rt), "start");
-    check(spool_send(rt, ping_id, MSG_GO, NULL, 0), "send go");
-    check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
+    bench_check(spool_spawn(rt, &ping_behavior, &ping, &at, &ping_id), "spawn ping");
+    bench_check(spool_runtime_start(rt), "start");
+    bench_check(spool_send(rt, ping_id, MSG_GO, NULL, 0), "send go");
+    bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
     spool_runtime_destroy(&rt); /* joins the threads: their writes to ping are visible from here */
 
     const char *mode = same ? "same" : "cross";

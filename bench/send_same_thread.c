@@ -4,8 +4,8 @@
  * of CHUNK, the sink handing a credit back after each chunk, so at most one chunk waits. value =
  * ns from "go" to the sink's last message / MESSAGES. Args: [MESSAGES] [CHUNK] [unpinned]
  */
-#define _POSIX_C_SOURCE 200809L
-#include <spool.h>
+#define BENCH_NAME "send_same_thread"
+#include "bench.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -30,28 +30,15 @@ typedef struct bench {
     uint64_t high_water; /* the sink's largest mailbox depth */
 } bench;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void check(int rc, const char *what) {
-    if (rc != 0) {
-        fprintf(stderr, "send_same_thread: %s: %s\n", what, spool_strerror(rc));
-        exit(1);
-    }
-}
-
 /* On "go" and on each credit: send the next chunk. */
 static void driver_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     bench *b = state;
     spool_runtime *rt = spool_ctx_runtime(ctx);
     if (msg->type == MSG_GO)
-        b->t0 = now_ns();
+        b->t0 = bench_now_ns();
     long n = b->messages - b->sent < b->chunk ? b->messages - b->sent : b->chunk;
     for (long i = 0; i < n; i++, b->sent++)
-        check(spool_send(rt, b->sink, MSG_ITEM, &b->sent, sizeof b->sent), "send item");
+        bench_check(spool_send(rt, b->sink, MSG_ITEM, &b->sent, sizeof b->sent), "send item");
 }
 
 static void sink_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
@@ -66,17 +53,18 @@ static void sink_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
     if (b->received < b->messages) {
         if (--b->credit_in == 0) {
             b->credit_in = b->chunk;
-            check(spool_send(spool_ctx_runtime(ctx), b->driver, MSG_CREDIT, NULL, 0), "credit");
+            bench_check(spool_send(spool_ctx_runtime(ctx), b->driver, MSG_CREDIT, NULL, 0),
+                        "credit");
         }
         return;
     }
     spool_runtime *rt = spool_ctx_runtime(ctx);
-    b->t1 = now_ns();
+    b->t1 = bench_now_ns();
     spool_mailbox_stats stats;
-    check(spool_mailbox_stats_get(rt, b->sink, &stats), "mailbox stats");
+    bench_check(spool_mailbox_stats_get(rt, b->sink, &stats), "mailbox stats");
     b->high_water = stats.high_water;
-    check(spool_actor_stop(rt, b->driver, SPOOL_EXIT_NORMAL), "stop driver");
-    check(spool_actor_stop(rt, b->sink, SPOOL_EXIT_NORMAL), "stop sink");
+    bench_check(spool_actor_stop(rt, b->driver, SPOOL_EXIT_NORMAL), "stop driver");
+    bench_check(spool_actor_stop(rt, b->sink, SPOOL_EXIT_NORMAL), "stop sink");
 }
 
 static const spool_behavior driver_behavior = {"driver", driver_handle, NULL};
@@ -97,26 +85,14 @@ int main(int argc, char **argv) {
     b.messages = numbers[0];
     b.chunk = b.credit_in = numbers[1];
 
-    spool_config config;
-    spool_config_init(&config);
-    config.threads = 1;
-    config.cpus = pinned ? CPUS : NULL;
-    char error[256] = "";
-    config.error = error;
-    config.error_size = sizeof error;
-    spool_runtime *rt = NULL;
-    int rc = spool_runtime_create(&config, &rt);
-    if (rc != 0) {
-        fprintf(stderr, "send_same_thread: runtime create: %s: %s\n", spool_strerror(rc), error);
-        return 1;
-    }
+    spool_runtime *rt = bench_runtime(1, pinned ? CPUS : NULL);
     spool_spawn_opts at = spool_spawn_opts_default();
     at.thread = 0;
-    check(spool_spawn(rt, &sink_behavior, &b, &at, &b.sink), "spawn sink");
-    check(spool_spawn(rt, &driver_behavior, &b, &at, &b.driver), "spawn driver");
-    check(spool_runtime_start(rt), "start");
-    check(spool_send(rt, b.driver, MSG_GO, NULL, 0), "send go");
-    check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
+    bench_check(spool_spawn(rt, &sink_behavior, &b, &at, &b.sink), "spawn sink");
+    bench_check(spool_spawn(rt, &driver_behavior, &b, &at, &b.driver), "spawn driver");
+    bench_check(spool_runtime_start(rt), "start");
+    bench_check(spool_send(rt, b.driver, MSG_GO, NULL, 0), "send go");
+    bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");
     spool_runtime_destroy(&rt); /* joins the thread: its writes to b are visible from here */
 
     fprintf(stderr,

@@ -1,0 +1,50 @@
+/*
+ * bench.h - what every benchmark program shares: a monotonic clock, a check that exits on a spool
+ * error, and a runtime set up for measuring (given threads, pinned or not). Define BENCH_NAME
+ * before including it; messages go to stderr prefixed with it, results to stdout as one JSON line.
+ */
+#ifndef SPOOL_BENCH_H
+#define SPOOL_BENCH_H
+
+#define _POSIX_C_SOURCE 200809L
+#include <spool.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline uint64_t bench_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Exits with status 1 and the error's words if rc is not 0. */
+static inline void bench_check(int rc, const char *what) {
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", BENCH_NAME, what, spool_strerror(rc));
+        exit(1);
+    }
+}
+
+/* A runtime with `threads` threads, pinned to `cpus` (NULL: not pinned), deaf to SPOOL_*. */
+static inline spool_runtime *bench_runtime(int threads, const char *cpus) {
+    spool_config config;
+    spool_config_init(&config);
+    config.threads = threads;
+    config.cpus = cpus;
+    config.ignore_environment = 1;
+    char error[256] = "";
+    config.error = error;
+    config.error_size = sizeof error;
+    spool_runtime *rt = NULL;
+    int rc = spool_runtime_create(&config, &rt);
+    if (rc != 0) {
+        fprintf(stderr, "%s: runtime create: %s: %s\n", BENCH_NAME, spool_strerror(rc), error);
+        exit(1);
+    }
+    return rt;
+}
+
+#endif

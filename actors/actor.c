@@ -32,10 +32,21 @@ int actor_table_create(spool_runtime *rt) {
     return 0;
 }
 
+uint32_t actor_table_slots(spool_runtime *rt) {
+    actor_table *table = rt->actors;
+    pthread_mutex_lock(&table->lock);
+    uint32_t n = table->next_slot;
+    pthread_mutex_unlock(&table->lock);
+    return n;
+}
+
 void actor_table_destroy(spool_runtime *rt) {
     actor_table *table = rt->actors;
     if (!table)
         return;
+    for (uint32_t c = 0; c < CHUNK_COUNT && table->chunks[c]; c++)
+        for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
+            metrics_free_slot(rt, &table->chunks[c][i]);
     for (uint32_t i = 0; i < CHUNK_COUNT && table->raw[i]; i++)
         memory_free(&rt->allocator, table->raw[i], CHUNK_BYTES);
     pthread_mutex_destroy(&table->lock);
@@ -138,7 +149,7 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
     pthread_mutex_unlock(&table->lock);
 
     spool_id id = id_make(0, generation, a->slot);
-    a->behavior = behavior;
+    pr_store_ptr(&a->behavior, behavior); /* snapshots read it from other threads */
     a->state = state;
     a->ready_next = NULL;
     a->monitors = NULL;
@@ -154,6 +165,7 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
     a->name = NULL;
     pr_store_int(&a->home, home);
     pr_store_64(&a->id, id);
+    metrics_reset_slot(a);
     /* Opening the mailbox with the new generation is what makes the id reachable. Nobody knows the
      * id yet, so nobody can have sent to it. */
     mailbox_open(&a->mailbox, generation, opts.mailbox_capacity,
@@ -299,7 +311,6 @@ void actor_terminate(spool_runtime *rt, actor *a, int reason, uint64_t taken,
         in_flight--;
         leftover(rt, a, (message *)n, reason, why);
     }
-    pr_store_64_relaxed(&a->mailbox.dequeued, a->mailbox.dequeued + taken);
     if (why != SPOOL_DEAD_SHUTDOWN) {
         spool_down down = {a->id, reason};
         for (watcher *w = a->monitors; w; w = w->next)

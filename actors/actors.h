@@ -57,6 +57,7 @@ typedef struct message {
     int32_t status;
     void (*free_fn)(void *); /* owned payload, freed after use; NULL when inline or static */
     size_t alloc_size;
+    uint64_t stamp;              /* tick_now() at send for a sampled message, else 0 (metrics.c) */
     unsigned char inline_data[]; /* copied payloads */
 } message;
 
@@ -123,15 +124,16 @@ typedef struct actor {
     int move_to; /* -1, or the thread to move to at the end of this turn */
     uint8_t stopping;
     uint8_t dedicated; /* owns its thread */
+    uint32_t slot;     /* fixed: this slot's index in the table */
 
     /* Any thread (atomic), or set at spawn before the id is published. */
     mpsc_node ready_node; /* link in a thread's inbox, written by the scheduling thread */
     spool_id id;          /* atomic: the current incarnation's id (0 while free) */
     int home;             /* atomic: home thread */
     uint32_t generation;  /* table lock: last generation used in this slot */
-    uint32_t slot;        /* fixed: this slot's index in the table */
     char *name;           /* names lock */
     spool_runtime *rt;
+    struct actor_metrics *metrics; /* home thread creates it (release); kept with the slot */
 } actor;
 
 /* The actor whose id this is, if that incarnation is alive (a racy hint: a send still checks the
@@ -140,6 +142,9 @@ actor *actor_lookup(spool_runtime *rt, spool_id id);
 
 /* The slot an id points at, whatever its incarnation, or NULL. Any thread. */
 actor *actor_slot(spool_runtime *rt, spool_id id);
+
+/* How many slots have ever been used (slots 0 .. n-1 may hold actors). Any thread. */
+uint32_t actor_table_slots(spool_runtime *rt);
 
 /* Table lifecycle (runtime.c). */
 int actor_table_create(spool_runtime *rt);
@@ -175,10 +180,75 @@ int names_create(spool_runtime *rt);
 void names_destroy(spool_runtime *rt);
 void names_release_actor(spool_runtime *rt, actor *a);
 int names_register_actor(spool_runtime *rt, const char *name, actor *a, spool_id id);
+/* Copies the actor's registered name ("" if none) under the names lock. Any thread. */
+void names_copy_actor_name(spool_runtime *rt, actor *a, char *out, size_t size);
 
 /* Live-actor accounting (runtime.c). */
 void runtime_actor_born(spool_runtime *rt);
 void runtime_actor_died(spool_runtime *rt);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics (metrics.c)                                                                            */
+
+typedef struct metrics_histogram {
+    uint64_t buckets[SPOOL_HISTOGRAM_BUCKETS]; /* home thread writes (relaxed), readers copy */
+    uint64_t count;
+    uint64_t sum_ticks;
+} metrics_histogram;
+
+/* One slot's histograms, under a sequence lock that also covers the mailbox's consumer counters. */
+typedef struct actor_metrics {
+    seqlock lock;
+    metrics_histogram wait;
+    metrics_histogram processing;
+} actor_metrics;
+
+/* At create: calibrates the clock, converts bucket bounds to ticks. */
+void metrics_setup(spool_runtime *rt);
+
+/* The stamp for a message being sent from thread t (NULL: outside the runtime): a tick for one
+ * message in sample_every, else 0. */
+static inline uint64_t metrics_stamp(spool_runtime *rt, sched_thread *t) {
+    if (!rt->metrics_on)
+        return 0;
+    if (t) {
+        if (--t->sample_countdown != 0)
+            return 0;
+        t->sample_countdown = rt->sample_every;
+        return tick_now();
+    }
+    return pr_faa_64(&rt->foreign_samples, 1) % rt->sample_every == 0 ? tick_now() : 0;
+}
+
+/* At create / destroy: each thread's buffer of a turn's observations. */
+int metrics_threads_create(spool_runtime *rt);
+void metrics_threads_destroy(spool_runtime *rt);
+
+/* Home thread: a sampled message sent at `stamp` ran its handler from `start` to `end`. Kept in the
+ * thread's buffer until the turn ends. */
+static inline void metrics_observe_owner(sched_thread *t, uint64_t stamp, uint64_t start,
+                                         uint64_t end) {
+    observation *o = &t->observations[t->observation_count++];
+    /* Time stamp counters of different cores can differ slightly: never a negative wait. */
+    o->wait_ticks = start > stamp ? start - stamp : 0;
+    o->processing_ticks = end > start ? end - start : 0;
+}
+
+/* Home thread, at a turn's end: applies the turn's observations and releases the mailbox count in
+ * one write section, so a snapshot sees histograms and counters from the same moment. Returns the
+ * messages remaining (mailbox_release_owner). */
+uint64_t metrics_release_owner(sched_thread *t, actor *a, uint64_t taken, uint64_t dropped);
+
+/* Home thread, when an actor ends in the middle of a turn: applies the turn's observations and
+ * counts the `taken` messages as dequeued, in one write section (the count itself is closed by
+ * actor_terminate). */
+void metrics_settle_owner(sched_thread *t, actor *a, uint64_t taken);
+
+/* A slot gets a new actor: its histograms start from zero (spawning thread, before publication). */
+void metrics_reset_slot(actor *a);
+
+/* Table destroy: frees the slot's block. */
+void metrics_free_slot(spool_runtime *rt, actor *a);
 
 /* A scheduler thread's current actor, as a ctx. */
 static inline actor *actor_from_ctx(const spool_ctx *ctx) { return (actor *)ctx; }

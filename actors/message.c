@@ -118,6 +118,8 @@ int message_send_copy(spool_runtime *rt, spool_id to, uint32_t type, const void 
     m->view.from = t && t->current ? t->current->id : SPOOL_ID_NONE;
     m->view.type = type;
     m->view.request_id = request_id;
+    if (kind == MSG_USER)
+        m->stamp = metrics_stamp(rt, t);
     if (size)
         memcpy(m->inline_data, data, size);
     return send_message(rt, t, to, m);
@@ -151,5 +153,6 @@ int spool_send_owned(spool_runtime *rt, spool_id to, uint32_t type, void *data, 
     m->view.data = data;
     m->view.size = size;
     m->free_fn = free_fn;
+    m->stamp = metrics_stamp(rt, t);
     return send_message(rt, t, to, m);
 }

@@ -145,6 +145,18 @@ void names_release_actor(spool_runtime *rt, actor *a) {
         entry_free(rt, e);
 }
 
+void names_copy_actor_name(spool_runtime *rt, actor *a, char *out, size_t size) {
+    name_table *table = rt->names;
+    pthread_mutex_lock(&table->lock);
+    size_t n = a->name ? strlen(a->name) : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy(out, a->name, n);
+    out[n] = '\0';
+    pthread_mutex_unlock(&table->lock);
+}
+
 int spool_register(spool_runtime *rt, const char *name, spool_id id) {
     if (!rt || !name_valid(name))
         return SPOOL_EINVAL;

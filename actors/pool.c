@@ -99,6 +99,7 @@ message *message_alloc(spool_runtime *rt, sched_thread *t, size_t size) {
     m->sender_told = 0;
     m->status = 0;
     m->free_fn = NULL;
+    m->stamp = 0;
     return m;
 }
 

@@ -112,15 +112,23 @@ void actor_run_turn(sched_thread *t, actor *a) {
         taken++;
         handled++;
         message *m = (message *)n;
-        if (m->kind == MSG_USER)
-            taken_users++;
-        else
+        if (m->kind != MSG_USER) {
             mailbox_notice_popped_owner(mb);
-        dispatch(t, a, m);
+            dispatch(t, a, m);
+        } else if (m->stamp) { /* sampled by its sender: time it */
+            taken_users++;
+            uint64_t start = tick_now();
+            dispatch(t, a, m);
+            metrics_observe_owner(t, m->stamp, start, tick_now());
+        } else {
+            taken_users++;
+            dispatch(t, a, m);
+        }
         message_release(rt, t, m);
         if (a->stopping) {
             pr_store_64_relaxed(&t->messages, t->messages + handled);
             t->current = NULL;
+            metrics_settle_owner(t, a, taken); /* its last turn counts, like any other */
             actor_terminate(rt, a, a->exit_reason, taken, SPOOL_DEAD_RECEIVER_STOPPED);
             return;
         }
@@ -136,11 +144,11 @@ void actor_run_turn(sched_thread *t, actor *a) {
         migrate_owner(t, a);
         /* After the release the actor may already run on its new thread: touch nothing of it
          * unless messages remain (then we still hold it and hand it over). */
-        if (mailbox_release_owner(mb, taken, dropped) > 0)
+        if (metrics_release_owner(t, a, taken, dropped) > 0)
             sched_schedule(rt, a);
         return;
     }
-    uint64_t remaining = mailbox_release_owner(mb, taken, dropped);
+    uint64_t remaining = metrics_release_owner(t, a, taken, dropped);
     if (remaining == 0) {
         if (a->backlog) {
             pr_store_64_relaxed(&t->backlog, t->backlog - a->backlog);

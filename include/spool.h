@@ -172,7 +172,11 @@ typedef struct spool_config {
     char *error; /* optional: create writes "source: reason" here on failure, where source is
                     "path:line", an environment variable or a config field */
     size_t error_size;
-    int ignore_environment; /* non-zero: do not read SPOOL_* variables (tests) */
+    int ignore_environment;  /* non-zero: do not read SPOOL_* variables (tests) */
+    int metrics;             /* 0 = not set (on), 1 = on, -1 = off; file: metrics = on|off,
+                                environment: SPOOL_METRICS=on|off */
+    unsigned metrics_sample; /* histograms observe 1 message in N (1..65536); 0 = not set (64);
+                                file: metrics_sample, environment: SPOOL_METRICS_SAMPLE */
 } spool_config;
 
 /* Fills `config` with "not set" everywhere. Any thread. */
@@ -221,6 +225,28 @@ SPOOL_API int spool_runtime_threads(const spool_runtime *rt);
 
 /* The admin endpoint in force ("" if none). Any thread. */
 SPOOL_API const char *spool_runtime_admin(const spool_runtime *rt);
+
+/* One placement rule in force, as loaded (strings owned by the runtime, valid until destroy). */
+typedef struct spool_placement_info {
+    const char *pattern; /* actor name or glob */
+    const char *policy;  /* "thread", "round_robin", "least_loaded", "hash", "dedicated", "near" */
+    int thread;          /* for "thread" and "dedicated": the thread; else -1 */
+    const char *near;    /* for "near": the other actor's name; else NULL */
+    const char *source;  /* where it came from: "path:line" or "config.placement[i]" */
+} spool_placement_info;
+
+/* The default placement policy in force ("round_robin", "least_loaded" or "hash"). Any thread. */
+SPOOL_API const char *spool_runtime_default_policy(const spool_runtime *rt);
+
+/* Batch size in force (messages per actor per turn). Any thread. 0 if rt is NULL. */
+SPOOL_API int spool_runtime_batch(const spool_runtime *rt);
+
+/*
+ * Copies up to `max` of the placement rules in force into `out` (in matching order) and returns how
+ * many rules there are in all. Any thread. 0 if rt is NULL.
+ */
+SPOOL_API size_t spool_runtime_placement(const spool_runtime *rt, spool_placement_info *out,
+                                         size_t max);
 
 /*
  * Dead letters counted so far for `reason` (any thread). Errors: SPOOL_EINVAL.
@@ -365,6 +391,82 @@ typedef struct spool_mailbox_stats {
 
 /* Reads an actor's mailbox counters (any thread, never blocks the actor). Errors: SPOOL_ENOENT. */
 SPOOL_API int spool_mailbox_stats_get(spool_runtime *rt, spool_id id, spool_mailbox_stats *out);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Metrics                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+/*
+ * Histogram buckets: fixed, log-scale, 1-2.5-5 per decade from 100 ns to 10 s, plus +Inf.
+ * spool_histogram_bounds() gives the upper bounds in seconds (SPOOL_HISTOGRAM_BUCKETS - 1 finite
+ * values; the last bucket is +Inf). Bucket counts are per bucket, not cumulative.
+ */
+#define SPOOL_HISTOGRAM_BUCKETS 26
+
+typedef struct spool_histogram {
+    uint64_t buckets[SPOOL_HISTOGRAM_BUCKETS];
+    uint64_t count;     /* observations (= sum of buckets) */
+    double sum_seconds; /* sum of the observed values */
+} spool_histogram;
+
+/* The finite upper bounds of the buckets, in seconds (SPOOL_HISTOGRAM_BUCKETS - 1 values). */
+SPOOL_API const double *spool_histogram_bounds(void);
+
+/*
+ * The quantile `q` (0..1) of a histogram, in seconds: the upper bound of the bucket in which the
+ * q-th observation falls (the last finite bound for the +Inf bucket); 0 when it is empty or NULL.
+ */
+SPOOL_API double spool_histogram_quantile(const spool_histogram *histogram, double q);
+
+/* One actor's figures, consistent with each other (read under the actor's sequence lock). */
+typedef struct spool_actor_metrics {
+    spool_id id;
+    char name[64];     /* registered name, or "" */
+    char behavior[64]; /* the behavior's name */
+    int thread;        /* home thread */
+    uint64_t depth;    /* waiting now */
+    uint64_t high_water;
+    uint64_t enqueued;
+    uint64_t dequeued;
+    uint64_t rejected;
+    uint64_t dropped;
+    uint64_t handled;           /* messages given to the handler */
+    spool_histogram wait;       /* enqueue -> dequeue, sampled messages */
+    spool_histogram processing; /* handler time per message, sampled messages */
+} spool_actor_metrics;
+
+typedef struct spool_thread_metrics {
+    int thread;
+    int cpu;             /* the CPU it is pinned to, or -1 */
+    double busy_seconds; /* time not spent idle (spinning or asleep) since start */
+    uint64_t messages;   /* messages handled */
+    uint64_t wakeups;    /* wake-ups from sleep */
+    uint64_t actors;     /* actors whose home it is */
+    uint64_t ready;      /* actors waiting on its ready queue */
+} spool_thread_metrics;
+
+/* A snapshot of the whole runtime. */
+typedef struct spool_metrics {
+    double uptime_seconds; /* since spool_runtime_start (0 before) */
+    uint32_t sample_every; /* histograms observe one message in this many (1: every message) */
+    int enabled;           /* 0 when the runtime runs with metrics off */
+    size_t thread_count;
+    spool_thread_metrics *threads;
+    size_t actor_count;
+    spool_actor_metrics *actors; /* live actors, in slot order */
+    uint64_t dead_letters[SPOOL_DEAD_REASON_COUNT];
+} spool_metrics;
+
+/*
+ * Takes a snapshot without stopping anything: the reader copies each actor's figures under its
+ * sequence lock (retrying if a turn was writing them), so it never blocks or slows a scheduler
+ * thread, and each actor's figures are consistent with each other. Any thread.
+ * Errors: SPOOL_EINVAL, SPOOL_ENOMEM.
+ */
+SPOOL_API int spool_metrics_snapshot(spool_runtime *rt, spool_metrics **out);
+
+/* Frees a snapshot and sets *metrics to NULL. NULL-safe. */
+SPOOL_API void spool_metrics_destroy(spool_metrics **metrics);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Request / reply                                                                                */

@@ -48,6 +48,23 @@
 #define pr_fence_atomic_load() ((void)0)
 #define pr_stall() ((void)0)
 
+/* Sequence lock, the same protocol as ck_sequence: the writer makes the count odd, writes, makes it
+ * even; a reader retries while it was odd or changed. Read-modify-writes order the data here. */
+typedef struct seqlock {
+    unsigned sequence;
+} seqlock;
+#define seq_write_begin(s) ((void)__atomic_fetch_add(&(s)->sequence, 1, SEQ))
+#define seq_write_end(s) ((void)__atomic_fetch_add(&(s)->sequence, 1, SEQ))
+static inline unsigned seq_read_begin(seqlock *s) {
+    unsigned v;
+    while ((v = __atomic_load_n(&s->sequence, SEQ)) & 1) {
+    }
+    return v;
+}
+static inline bool seq_read_retry(seqlock *s, unsigned v) {
+    return __atomic_fetch_add(&s->sequence, 0, SEQ) != v;
+}
+
 #else
 
 #include <ck_pr.h>
@@ -79,6 +96,14 @@
 /* An atomic read-modify-write then a load: already ordered by the lock prefix on x86-64. */
 #define pr_fence_atomic_load() ck_pr_fence_atomic_load()
 #define pr_stall() ck_pr_stall()
+
+/* Sequence lock: ck_sequence (store + store fence for the writer, load fences for readers). */
+#include <ck_sequence.h>
+typedef ck_sequence_t seqlock;
+#define seq_write_begin(s) ck_sequence_write_begin(s)
+#define seq_write_end(s) ck_sequence_write_end(s)
+#define seq_read_begin(s) ck_sequence_read_begin(s)
+#define seq_read_retry(s, v) ck_sequence_read_retry((s), (v))
 
 #endif
 

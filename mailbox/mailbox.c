@@ -88,6 +88,8 @@ void mailbox_open(mailbox *mb, uint32_t tag, uint64_t capacity, bool reject) {
     pr_store_64_relaxed(&mb->rejected, 0);
     pr_store_64_relaxed(&mb->dequeued, 0);
     pr_store_64_relaxed(&mb->dropped, 0);
+    pr_store_64_relaxed(&mb->notices_pushed, 0);
+    pr_store_64_relaxed(&mb->notices_popped, 0);
     pr_store_64_relaxed(
         &mb->capacity, capacity == 0 ? 0 : (reject ? capacity : (capacity | CAPACITY_DROP_OLDEST)));
     /* Release: a producer that sees the new tag also sees the capacity and counters above. */

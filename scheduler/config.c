@@ -29,18 +29,28 @@
 #endif
 
 /* The keys of [runtime], plus [placement]'s "default": indexes of loader.key_line. */
-enum { KEY_THREADS, KEY_CPUS, KEY_BATCH, KEY_ADMIN, KEY_MAX_MESSAGE, KEY_DEFAULT, KEY_COUNT };
+enum {
+    KEY_THREADS,
+    KEY_CPUS,
+    KEY_BATCH,
+    KEY_ADMIN,
+    KEY_MAX_MESSAGE,
+    KEY_METRICS,
+    KEY_METRICS_SAMPLE,
+    KEY_DEFAULT,
+    KEY_COUNT
+};
 
-static const char *const runtime_keys[] = {"threads", "cpus", "batch", "admin", "max_message_size"};
+static const char *const runtime_keys[] = {"threads",          "cpus",    "batch",         "admin",
+                                           "max_message_size", "metrics", "metrics_sample"};
 
 static const struct {
     const char *variable;
     int key;
 } environment_keys[] = {
-    {"SPOOL_THREADS", KEY_THREADS},
-    {"SPOOL_CPUS", KEY_CPUS},
-    {"SPOOL_BATCH", KEY_BATCH},
-    {"SPOOL_ADMIN", KEY_ADMIN},
+    {"SPOOL_THREADS", KEY_THREADS}, {"SPOOL_CPUS", KEY_CPUS},
+    {"SPOOL_BATCH", KEY_BATCH},     {"SPOOL_ADMIN", KEY_ADMIN},
+    {"SPOOL_METRICS", KEY_METRICS}, {"SPOOL_METRICS_SAMPLE", KEY_METRICS_SAMPLE},
 };
 
 /* Where a value came from: "SPOOL_CPUS", "config.threads", or a path with line > 0. */
@@ -384,6 +394,20 @@ static int set_runtime_value(loader *l, where at, int key, const char *text) {
                         text);
         s->max_message_size = (size_t)n;
         return 0;
+    case KEY_METRICS:
+        if (strcmp(text, "on") == 0 || strcmp(text, "1") == 0)
+            s->metrics = 1;
+        else if (strcmp(text, "off") == 0 || strcmp(text, "0") == 0)
+            s->metrics = 0;
+        else
+            return fail(l, at, "metrics must be on or off, not '%s'", text);
+        return 0;
+    case KEY_METRICS_SAMPLE:
+        if (parse_number(text, SETTINGS_MAX_SAMPLE, &n) || n < 1)
+            return fail(l, at, "metrics_sample must be a number from 1 to %d, not '%s'",
+                        SETTINGS_MAX_SAMPLE, text);
+        s->metrics_sample = (unsigned)n;
+        return 0;
     }
     return 0;
 }
@@ -702,6 +726,8 @@ static int load_defaults(loader *l) {
     s->default_policy = PLACE_ROUND_ROBIN;
     s->max_message_size = SETTINGS_DEFAULT_MAX_MESSAGE;
     s->seed = DEFAULT_SEED;
+    s->metrics = 1;
+    s->metrics_sample = SETTINGS_DEFAULT_SAMPLE;
     return set_admin(l, "");
 }
 
@@ -729,7 +755,8 @@ static const char *config_path(const spool_config *config) {
     return getenv("SPOOL_CONFIG");
 }
 
-/* SPOOL_THREADS, SPOOL_CPUS, SPOOL_BATCH, SPOOL_ADMIN; an empty variable counts as unset. */
+/* SPOOL_THREADS, SPOOL_CPUS, SPOOL_BATCH, SPOOL_ADMIN, SPOOL_METRICS, SPOOL_METRICS_SAMPLE; an
+ * empty variable counts as unset. */
 static int load_environment(loader *l, const spool_config *config) {
     if (config && config->ignore_environment)
         return 0;
@@ -771,6 +798,15 @@ static int load_config_fields(loader *l, const spool_config *c) {
         s->max_message_size = c->max_message_size;
     if (c->seed)
         s->seed = c->seed;
+    if (c->metrics)
+        s->metrics = c->metrics > 0;
+    if (c->metrics_sample) {
+        if (c->metrics_sample > SETTINGS_MAX_SAMPLE)
+            return fail(l, (where){"config.metrics_sample", 0},
+                        "metrics_sample must be from 1 to %d, not %u", SETTINGS_MAX_SAMPLE,
+                        c->metrics_sample);
+        s->metrics_sample = c->metrics_sample;
+    }
     return 0;
 }
 

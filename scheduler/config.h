@@ -16,6 +16,8 @@
 #define SETTINGS_DEFAULT_BATCH 64
 #define SETTINGS_MAX_BATCH 65536
 #define SETTINGS_DEFAULT_MAX_MESSAGE ((size_t)64 << 20)
+#define SETTINGS_DEFAULT_SAMPLE 64
+#define SETTINGS_MAX_SAMPLE 65536
 
 typedef enum placement_kind {
     PLACE_NONE = 0,     /* no rule: fall through to the next source */
@@ -47,6 +49,8 @@ typedef struct runtime_settings {
     size_t rule_count;
     size_t max_message_size;
     uint64_t seed;
+    int metrics;                      /* 1: on (default), 0: off */
+    unsigned metrics_sample;          /* histograms observe 1 message in this many */
     const spool_allocator *allocator; /* where the strings and arrays above came from */
 } runtime_settings;
 

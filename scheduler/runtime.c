@@ -86,6 +86,7 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
         t->rt = rt;
     }
     placement_reserve(rt);
+    metrics_setup(rt);
     if (actor_table_create(rt) != 0)
         goto nomem;
     if (names_create(rt) != 0)
@@ -93,6 +94,8 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
     if (request_tables_create(rt) != 0)
         goto nomem;
     if (pool_create(rt) != 0)
+        goto nomem;
+    if (metrics_threads_create(rt) != 0)
         goto nomem;
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t attr;
@@ -105,8 +108,10 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
     return 0;
 
 nomem:
-    if (rt->threads)
+    if (rt->threads) {
+        metrics_threads_destroy(rt);
         pool_destroy(rt);
+    }
     request_tables_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);
@@ -122,6 +127,7 @@ int spool_runtime_start(spool_runtime *rt) {
         return SPOOL_EINVAL;
     if (pr_load_int(&rt->state) != RUNTIME_CREATED)
         return SPOOL_ESTATE;
+    pr_store_64_relaxed(&rt->start_tick, tick_now());
     int rc = sched_start(rt);
     if (rc != 0)
         return rc;
@@ -193,6 +199,7 @@ void spool_runtime_destroy(spool_runtime **rtp) {
         return; /* refusing beats destroying the thread we run on */
     spool_runtime_stop(rt, 0);
     pool_destroy(rt);
+    metrics_threads_destroy(rt);
     request_tables_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);

@@ -15,11 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long an idle thread spins before it sleeps. A futex wake costs ~24 us on this class of VM, so
- * a hand-off that comes back within this window is served without one. */
-#define SPIN_NS 50000u
-#define SPIN_BEFORE_YIELD_NS 5000u
-
 /* initial-exec: one %fs-relative load per use instead of a __tls_get_addr call (measured ~10 ns
  * per message). A dlopen'ed libspool then needs a pointer of static TLS, which glibc reserves. */
 static _Thread_local sched_thread *current_thread __attribute__((tls_model("initial-exec")));
@@ -63,7 +58,7 @@ void sched_ready_push_owner(sched_thread *t, actor *a) {
     else
         t->ready_head = a;
     t->ready_tail = a;
-    t->ready_count++;
+    pr_store_64_relaxed(&t->ready_count, t->ready_count + 1); /* snapshots read it */
 }
 
 static actor *ready_pop_owner(sched_thread *t) {
@@ -72,7 +67,7 @@ static actor *ready_pop_owner(sched_thread *t) {
         t->ready_head = a->ready_next;
         if (!t->ready_head)
             t->ready_tail = NULL;
-        t->ready_count--;
+        pr_store_64_relaxed(&t->ready_count, t->ready_count - 1);
     }
     return a;
 }
@@ -105,23 +100,28 @@ static int has_work_owner(sched_thread *t) {
 /* Nothing to run: spin a little, then sleep until woken or the next timer is due. */
 static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     spool_runtime *rt = t->rt;
+    /* The busy spell ends here: one tick read (the cheap clock) also starts the spin's timing. */
+    uint64_t start = tick_now();
+    pr_store_64_relaxed(&t->busy_ticks, t->busy_ticks + (start - t->busy_since));
     pr_store_int(&t->idle, 1);
-    uint64_t start = sched_now_ns();
+    uint64_t timer_ticks = next_timer_ns == UINT64_MAX
+                               ? UINT64_MAX
+                               : (uint64_t)((double)next_timer_ns * 1e-9 / rt->seconds_per_tick);
     for (unsigned spins = 1;; spins++) {
         if (has_work_owner(t) || pr_load_int(&rt->halt))
             goto busy;
         if ((spins & 63) == 0) {
-            uint64_t waited = sched_now_ns() - start;
-            if (waited >= SPIN_NS || waited >= next_timer_ns)
+            uint64_t waited = tick_now() - start;
+            if (waited >= rt->spin_ticks || waited >= timer_ticks)
                 break;
             /* Past the first few microseconds, let another thread on this CPU run (another
              * scheduler thread when CPUs are oversubscribed: it may be the one about to send us
              * work). On an idle CPU sched_yield returns at once. */
-            if (waited >= SPIN_BEFORE_YIELD_NS)
+            if (waited >= rt->yield_ticks)
                 sched_yield();
         }
     }
-    if (next_timer_ns <= SPIN_NS)
+    if (next_timer_ns <= SCHED_SPIN_NS)
         goto busy;
     /* Blocks handled here go home before we sleep (not on every idle spell: in a ping-pong that
      * would cost a CAS on the other thread's line per message). */
@@ -133,18 +133,20 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     pr_fence_seq_cst();
     if (!has_work_owner(t) && !pr_load_int(&rt->halt)) {
         futex_wait(&t->wake_word, seen,
-                   next_timer_ns == UINT64_MAX ? UINT64_MAX : next_timer_ns - SPIN_NS);
+                   next_timer_ns == UINT64_MAX ? UINT64_MAX : next_timer_ns - SCHED_SPIN_NS);
         pr_store_64_relaxed(&t->wakeups, t->wakeups + 1);
     }
     pr_store_int(&t->sleeping, 0);
 busy:
     pr_store_int(&t->idle, 0);
+    pr_store_64_relaxed(&t->busy_since, tick_now());
 }
 
 static void *thread_main(void *arg) {
     sched_thread *t = arg;
     spool_runtime *rt = t->rt;
     current_thread = t;
+    pr_store_64_relaxed(&t->busy_since, tick_now());
     while (!pr_load_int(&rt->halt)) {
         uint64_t next_timer = UINT64_MAX;
         if (t->timers.count || !mpsc_empty_owner(&t->timer_inbox))
@@ -182,7 +184,7 @@ int sched_start(spool_runtime *rt) {
             sched_halt_and_join(rt);
             return SPOOL_ESYSTEM;
         }
-        t->started = 1;
+        pr_store_int(&t->started, 1);
         char name[16]; /* the kernel keeps 15 bytes; threads <= 256 fit */
         snprintf(name, sizeof name, "spool/%d", i & 0xfff);
         pthread_setname_np(t->pthread, name);
@@ -200,6 +202,6 @@ void sched_halt_and_join(spool_runtime *rt) {
         pr_faa_int(&t->wake_word, 1);
         futex_wake(&t->wake_word);
         pthread_join(t->pthread, NULL);
-        t->started = 0;
+        pr_store_int(&t->started, 0);
     }
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline uint64_t bench_now_ns(void) {
@@ -28,6 +29,21 @@ static inline void bench_check(int rc, const char *what) {
     }
 }
 
+/* Set by the argument "metrics_off": the run measures the runtime with metrics off, and its
+ * result's name gets the suffix "_metrics_off" (bench/run puts the two side by side). */
+static int bench_metrics_off;
+
+/* True (and remembered) if `arg` is an option every benchmark takes. */
+static inline int bench_common_option(const char *arg) {
+    if (strcmp(arg, "metrics_off") == 0) {
+        bench_metrics_off = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static inline const char *bench_suffix(void) { return bench_metrics_off ? "_metrics_off" : ""; }
+
 /* A runtime with `threads` threads, pinned to `cpus` (NULL: not pinned), deaf to SPOOL_*. */
 static inline spool_runtime *bench_runtime(int threads, const char *cpus) {
     spool_config config;
@@ -35,6 +51,7 @@ static inline spool_runtime *bench_runtime(int threads, const char *cpus) {
     config.threads = threads;
     config.cpus = cpus;
     config.ignore_environment = 1;
+    config.metrics = bench_metrics_off ? -1 : 1;
     char error[256] = "";
     config.error = error;
     config.error_size = sizeof error;

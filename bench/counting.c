@@ -63,10 +63,12 @@ int main(int argc, char **argv) {
     long messages = DEFAULT_MESSAGES;
     int pinned = 1;
     for (int i = 1; i < argc; i++) {
+        if (bench_common_option(argv[i]))
+            continue;
         if (strcmp(argv[i], "unpinned") == 0)
             pinned = 0;
         else if ((messages = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [MESSAGES] [unpinned]\n", argv[0]);
+            fprintf(stderr, "usage: %s [MESSAGES] [unpinned] [metrics_off]\n", argv[0]);
             return 2;
         }
     }
@@ -95,9 +97,9 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "counting: %llu messages, CPUs %s, counter mailbox high water %llu\n",
             (unsigned long long)n, pinned ? CPUS : "unpinned", (unsigned long long)c.high_water);
-    printf("{\"name\":\"counting\",\"unit\":\"M msg/s\",\"value\":%.3f,\"messages\":%llu,"
+    printf("{\"name\":\"counting%s\",\"unit\":\"M msg/s\",\"value\":%.3f,\"messages\":%llu,"
            "\"pinned\":%s}\n",
-           (double)n / ((double)(c.t1 - p.t0) / 1e9) / 1e6, (unsigned long long)n,
+           bench_suffix(), (double)n / ((double)(c.t1 - p.t0) / 1e9) / 1e6, (unsigned long long)n,
            pinned ? "true" : "false");
     return 0;
 }

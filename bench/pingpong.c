@@ -54,10 +54,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "same") == 0 || strcmp(argv[i], "cross") == 0)
             same = argv[i][0] == 's';
+        else if (bench_common_option(argv[i]))
+            continue;
         else if (strcmp(argv[i], "unpinned") == 0)
             pinned = 0;
         else if ((ping.rounds = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [ROUND_TRIPS] [cross|same] [unpinned]\n", argv[0]);
+            fprintf(stderr, "usage: %s [ROUND_TRIPS] [cross|same] [unpinned] [metrics_off]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -77,9 +80,9 @@ int main(int argc, char **argv) {
     const char *mode = same ? "same" : "cross";
     fprintf(stderr, "pingpong: %ld round trips, ping on thread 0, pong on thread %d, CPUs %s\n",
             ping.rounds, same ? 0 : 1, pinned ? CPUS : "unpinned");
-    printf("{\"name\":\"pingpong_%s\",\"unit\":\"ns/roundtrip\",\"value\":%.2f,"
+    printf("{\"name\":\"pingpong_%s%s\",\"unit\":\"ns/roundtrip\",\"value\":%.2f,"
            "\"round_trips\":%ld,\"pinned\":%s}\n",
-           mode, (double)(ping.t1 - ping.t0) / (double)ping.rounds, ping.rounds,
+           mode, bench_suffix(), (double)(ping.t1 - ping.t0) / (double)ping.rounds, ping.rounds,
            pinned ? "true" : "false");
     return 0;
 }

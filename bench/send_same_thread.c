@@ -75,10 +75,12 @@ int main(int argc, char **argv) {
     long numbers[2] = {DEFAULT_MESSAGES, DEFAULT_CHUNK};
     int pinned = 1, n = 0;
     for (int i = 1; i < argc; i++) {
+        if (bench_common_option(argv[i]))
+            continue;
         if (strcmp(argv[i], "unpinned") == 0)
             pinned = 0;
         else if (n == 2 || (numbers[n++] = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [MESSAGES] [CHUNK] [unpinned]\n", argv[0]);
+            fprintf(stderr, "usage: %s [MESSAGES] [CHUNK] [unpinned] [metrics_off]\n", argv[0]);
             return 2;
         }
     }
@@ -98,9 +100,9 @@ int main(int argc, char **argv) {
     fprintf(stderr,
             "send_same_thread: %ld messages, chunk %ld, CPU %s, sink mailbox high water %llu\n",
             b.messages, b.chunk, pinned ? CPUS : "unpinned", (unsigned long long)b.high_water);
-    printf("{\"name\":\"send_same_thread\",\"unit\":\"ns/msg\",\"value\":%.2f,\"messages\":%ld,"
+    printf("{\"name\":\"send_same_thread%s\",\"unit\":\"ns/msg\",\"value\":%.2f,\"messages\":%ld,"
            "\"chunk\":%ld,\"pinned\":%s}\n",
-           (double)(b.t1 - b.t0) / (double)b.messages, b.messages, b.chunk,
+           bench_suffix(), (double)(b.t1 - b.t0) / (double)b.messages, b.messages, b.chunk,
            pinned ? "true" : "false");
     return 0;
 }

@@ -175,7 +175,7 @@ typedef struct spool_config {
     int ignore_environment;  /* non-zero: do not read SPOOL_* variables (tests) */
     int metrics;             /* 0 = not set (on), 1 = on, -1 = off; file: metrics = on|off,
                                 environment: SPOOL_METRICS=on|off */
-    unsigned metrics_sample; /* histograms observe 1 message in N (1..65536); 0 = not set (64);
+    unsigned metrics_sample; /* histograms observe 1 message in N (1..65536); 0 = not set (128);
                                 file: metrics_sample, environment: SPOOL_METRICS_SAMPLE */
 } spool_config;
 

@@ -141,7 +141,7 @@ static const spool_behavior sender_behavior = {"sender", sender_handle, NULL};
 
 static void histograms_sample_one_message_in_n(void **state) {
     (void)state;
-    spool_runtime *rt = metrics_runtime(2, 0, 64); /* the default */
+    spool_runtime *rt = metrics_runtime(2, 0, 64);
     spool_spawn_opts opts = spool_spawn_opts_default();
     opts.thread = 1;
     spool_id sink, from;

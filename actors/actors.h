@@ -206,18 +206,39 @@ typedef struct actor_metrics {
 /* At create: calibrates the clock, converts bucket bounds to ticks. */
 void metrics_setup(spool_runtime *rt);
 
+/* xorshift64*: the runtime's seeded generator, one state per thread (convention: no rand()). */
+static inline uint64_t metrics_random(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Du;
+}
+
+/* The gap to the next sampled message: uniform in 1 .. 2N-1, so one message in N on average. A
+ * fixed gap could line up with a sender's pattern (messages to A and B in turn, N even) and never
+ * sample one of its receivers. */
+static inline uint32_t metrics_gap(spool_runtime *rt, uint64_t *state) {
+    uint32_t n = rt->sample_every;
+    return n <= 1 ? 1 : 1 + (uint32_t)(metrics_random(state) % (2u * n - 1));
+}
+
 /* The stamp for a message being sent from thread t (NULL: outside the runtime): a tick for one
- * message in sample_every, else 0. */
+ * message in sample_every on average, else 0. */
 static inline uint64_t metrics_stamp(spool_runtime *rt, sched_thread *t) {
     if (!rt->metrics_on)
         return 0;
     if (t) {
         if (--t->sample_countdown != 0)
             return 0;
-        t->sample_countdown = rt->sample_every;
+        t->sample_countdown = metrics_gap(rt, &t->sample_random);
         return tick_now();
     }
-    return pr_faa_64(&rt->foreign_samples, 1) % rt->sample_every == 0 ? tick_now() : 0;
+    /* Outside the runtime: a shared counter, scrambled so no pattern of senders lines up with it.
+     */
+    uint64_t c = pr_faa_64(&rt->foreign_samples, 1) * 0x9E3779B97F4A7C15u;
+    return (c >> 32) % rt->sample_every == 0 ? tick_now() : 0;
 }
 
 /* At create / destroy: each thread's buffer of a turn's observations. */

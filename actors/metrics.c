@@ -71,8 +71,13 @@ void metrics_setup(spool_runtime *rt) {
         rt->bucket_ticks[i] = (uint64_t)(histogram_bounds[i] / rt->seconds_per_tick);
     rt->spin_ticks = (uint64_t)((double)SCHED_SPIN_NS * 1e-9 / rt->seconds_per_tick);
     rt->yield_ticks = (uint64_t)((double)SCHED_SPIN_BEFORE_YIELD_NS * 1e-9 / rt->seconds_per_tick);
-    for (int i = 0; i < rt->thread_count; i++)
-        rt->threads[i].sample_countdown = rt->sample_every;
+    for (int i = 0; i < rt->thread_count; i++) {
+        sched_thread *t = &rt->threads[i];
+        /* Seeded from the runtime's seed: a run can be replayed; never zero (xorshift's fixed
+         * point). */
+        t->sample_random = (rt->settings.seed ^ (0x9E3779B97F4A7C15u * (uint64_t)(i + 1))) | 1u;
+        t->sample_countdown = metrics_gap(rt, &t->sample_random);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------- */

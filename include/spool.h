@@ -421,8 +421,8 @@ SPOOL_API double spool_histogram_quantile(const spool_histogram *histogram, doub
 /* One actor's figures, consistent with each other (read under the actor's sequence lock). */
 typedef struct spool_actor_metrics {
     spool_id id;
-    char name[64];     /* registered name, or "" */
-    char behavior[64]; /* the behavior's name */
+    char name[64];     /* registered name, or "" (cut to 63 bytes) */
+    char behavior[64]; /* the behavior's name (cut to 63 bytes) */
     int thread;        /* home thread */
     uint64_t depth;    /* waiting now */
     uint64_t high_water;

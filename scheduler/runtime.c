@@ -252,6 +252,27 @@ int spool_runtime_wait(spool_runtime *rt, unsigned timeout_ms) {
 
 int spool_runtime_threads(const spool_runtime *rt) { return rt ? rt->thread_count : 0; }
 
+int spool_runtime_batch(const spool_runtime *rt) { return rt ? rt->settings.batch : 0; }
+
+const char *spool_runtime_default_policy(const spool_runtime *rt) {
+    return rt ? placement_kind_name(rt->settings.default_policy) : "";
+}
+
+size_t spool_runtime_placement(const spool_runtime *rt, spool_placement_info *out, size_t max) {
+    if (!rt)
+        return 0;
+    const runtime_settings *s = &rt->settings;
+    for (size_t i = 0; i < s->rule_count && i < max && out; i++) {
+        const placement_rule *r = &s->rules[i];
+        out[i].pattern = r->pattern;
+        out[i].policy = placement_kind_name(r->kind);
+        out[i].thread = r->kind == PLACE_THREAD || r->kind == PLACE_DEDICATED ? r->thread : -1;
+        out[i].near = r->kind == PLACE_NEAR ? r->near : NULL;
+        out[i].source = r->source;
+    }
+    return s->rule_count;
+}
+
 const char *spool_runtime_admin(const spool_runtime *rt) {
     return rt && rt->settings.admin ? rt->settings.admin : "";
 }

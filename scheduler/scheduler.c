@@ -146,7 +146,6 @@ static void *thread_main(void *arg) {
     sched_thread *t = arg;
     spool_runtime *rt = t->rt;
     current_thread = t;
-    pr_store_64_relaxed(&t->busy_since, tick_now());
     while (!pr_load_int(&rt->halt)) {
         uint64_t next_timer = UINT64_MAX;
         if (t->timers.count || !mpsc_empty_owner(&t->timer_inbox))
@@ -178,6 +177,8 @@ int sched_start(spool_runtime *rt) {
             CPU_SET(s->cpus[i % s->cpu_count], &set);
             pthread_attr_setaffinity_np(&attr, sizeof set, &set);
         }
+        /* Busy from now: a snapshot right after start must not see a zero start time. */
+        pr_store_64_relaxed(&t->busy_since, tick_now());
         int rc = pthread_create(&t->pthread, &attr, thread_main, t);
         pthread_attr_destroy(&attr);
         if (rc != 0) {

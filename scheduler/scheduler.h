@@ -62,6 +62,7 @@ typedef struct sched_thread {
     uint64_t busy_ticks; /* time outside idle spells, up to busy_since */
     uint64_t busy_since; /* tick at which the current busy spell began */
     uint32_t sample_countdown;        /* messages this thread sends until it stamps the next one */
+    uint64_t sample_random;           /* the sampling gaps' generator state (seeded per thread) */
     struct observation *observations; /* this turn's sampled messages (batch entries), applied to
                                          the actor's histograms at the turn's end */
     uint32_t observation_count;

@@ -1,0 +1,147 @@
+#!/bin/bash
+# tests/cli/stats.sh - `spool stats` against a live program (spool_demo_target): the table, --json
+# (checked by python3's json.tool), --prom (checked by Prometheus' own `promtool check metrics`),
+# --plot (a well-formed SVG naming the actors), and an unreachable endpoint (exit 1 and a clear
+# message within the timeout, never a hang).
+#
+#   stats.sh PATH/TO/spool PATH/TO/spool_demo_target
+# shellcheck disable=SC2015 # pass() always succeeds: `check && pass || fail` is an if-else
+set -u
+spool=$1
+demo=$2
+for tool in python3 promtool; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "FAIL: $tool is not installed (./quickstart installs it)"
+        exit 1
+    fi
+done
+
+socket=/tmp/spool-cli-test-$$.sock
+endpoint=ipc://$socket
+work=$(mktemp -d)
+demo_pid=
+cleanup() {
+    if [ -n "$demo_pid" ]; then
+        kill "$demo_pid" 2>/dev/null
+        wait "$demo_pid" 2>/dev/null
+    fi
+    rm -rf "$work" "$socket"
+}
+trap cleanup EXIT
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+pass() { echo "ok: $*"; }
+
+"$demo" "$endpoint" 30 >"$work/demo.out" 2>&1 &
+demo_pid=$!
+
+# The endpoint answers once the program is up: ask until it does (at most 5 s).
+up=
+for _ in $(seq 50); do
+    if "$spool" stats --timeout 200 "$endpoint" >"$work/table.txt" 2>"$work/table.err"; then
+        up=1
+        break
+    fi
+    sleep 0.1
+done
+if [ -z "$up" ]; then
+    echo "FAIL: $endpoint never answered"
+    cat "$work/demo.out" "$work/table.err"
+    exit 1
+fi
+
+# A backlog builds at the sink: wait (at most 5 s) until the snapshot shows it.
+for _ in $(seq 50); do
+    "$spool" stats "$endpoint" >"$work/table.txt" 2>"$work/table.err" || true
+    if awk '$2 == "sink" && $5 > 0 { found = 1 } END { exit !found }' "$work/table.txt"; then
+        break
+    fi
+    sleep 0.1
+done
+
+# 1. The table: both threads, every actor, the sink's backlog.
+cat "$work/table.txt"
+grep -q '^THREAD' "$work/table.txt" && [ "$(grep -cE '^ +[01] ' "$work/table.txt")" -ge 2 ] &&
+    pass "table: threads" || fail "table: threads missing"
+for name in producer worker1 worker2 sink; do
+    grep -qw "$name" "$work/table.txt" && pass "table: $name" || fail "table: no $name"
+done
+awk '$2 == "sink" && $5 > 0 { found = 1 } END { exit !found }' "$work/table.txt" &&
+    pass "table: sink has a backlog" || fail "table: sink has no backlog"
+awk '$2 == "worker1" && $7 > 0 && $8 > 0 { found = 1 } END { exit !found }' "$work/table.txt" &&
+    pass "table: worker1 counts messages" || fail "table: worker1 counted nothing"
+
+# 2. --json: valid JSON with the keys the command line relies on.
+if "$spool" stats --json "$endpoint" >"$work/metrics.json" &&
+    python3 -m json.tool "$work/metrics.json" >/dev/null; then
+    pass "--json is valid JSON"
+else
+    fail "--json is not valid JSON"
+fi
+python3 - "$work/metrics.json" <<'PY' && pass "--json: threads and actors" || fail "--json: content"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert len(m["threads"]) == 2, m["threads"]
+names = {a["name"] for a in m["actors"]}
+assert {"producer", "worker1", "worker2", "sink"} <= names, names
+assert all(isinstance(a["id"], str) and a["id"].isdigit() for a in m["actors"])
+assert sum(t["messages"] for t in m["threads"]) > 0
+PY
+
+# 3. --prom: promtool has nothing to say about it.
+if "$spool" stats --prom "$endpoint" >"$work/metrics.prom"; then
+    if promtool check metrics <"$work/metrics.prom" >"$work/promtool.out" 2>&1 &&
+        [ ! -s "$work/promtool.out" ]; then
+        pass "--prom passes promtool check metrics"
+    else
+        fail "--prom: promtool check metrics says:"
+        cat "$work/promtool.out"
+    fi
+    grep -q '^spool_mailbox_depth{.*sink' "$work/metrics.prom" && pass "--prom: sink's depth" ||
+        fail "--prom: no spool_mailbox_depth for sink"
+else
+    fail "--prom failed"
+fi
+
+# 4. --plot: a well-formed SVG that names the actors, written after about 2 s.
+if "$spool" stats --plot "$work/out.svg" --seconds 2 "$endpoint" 2>"$work/plot.err"; then
+    if python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "$work/out.svg"
+    then
+        pass "--plot writes well-formed XML"
+    else
+        fail "--plot: not well-formed XML"
+    fi
+    for name in producer worker1 worker2 sink; do
+        grep -q ">$name - actor" "$work/out.svg" && pass "--plot: legend has $name" ||
+            fail "--plot: no $name in the legend"
+    done
+    grep -q '<path' "$work/out.svg" && pass "--plot: draws lines" || fail "--plot: no lines"
+else
+    fail "--plot failed: $(cat "$work/plot.err")"
+fi
+
+# 5. An endpoint nobody serves: exit 1 with the message, within the 2000 ms timeout.
+nobody=ipc:///tmp/spool-cli-test-$$-nobody.sock
+started=$(date +%s%N)
+timeout 10 "$spool" stats "$nobody" >/dev/null 2>"$work/nobody.err"
+status=$?
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+[ "$status" -eq 1 ] && pass "unreachable: exit 1" || fail "unreachable: exit $status, not 1"
+grep -qF "spool: no answer from $nobody within 2000 ms" "$work/nobody.err" &&
+    pass "unreachable: says so" || fail "unreachable: said '$(cat "$work/nobody.err")'"
+[ "$elapsed_ms" -lt 3500 ] && pass "unreachable: gave up after $elapsed_ms ms" ||
+    fail "unreachable: took $elapsed_ms ms"
+timeout 10 "$spool" stats --json --timeout 300 "$nobody" 2>"$work/nobody.err"
+status=$?
+[ "$status" -eq 1 ] && grep -qF "within 300 ms" "$work/nobody.err" &&
+    pass "unreachable with --timeout 300" || fail "--timeout 300: exit $status, $(cat "$work/nobody.err")"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures checks failed"
+    exit 1
+fi
+echo "all checks passed"

@@ -36,7 +36,6 @@
 #define pr_store_64(p, v) __atomic_store_n((p), (v), SEQ)
 #define pr_store_64_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define pr_faa_64(p, d) __atomic_fetch_add((p), (d), SEQ)
-#define pr_fas_64(p, v) __atomic_exchange_n((p), (v), SEQ)
 #define pr_cas_64(p, expected_p, desired)                                                          \
     __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
 #define pr_load_int(p) __atomic_load_n((p), SEQ)
@@ -83,7 +82,6 @@ static inline bool seq_read_retry(seqlock *s, unsigned v) {
 #define pr_store_64(p, v) ck_pr_store_64((p), (v))
 #define pr_store_64_relaxed(p, v) ck_pr_store_64((p), (v))
 #define pr_faa_64(p, d) ck_pr_faa_64((p), (d))
-#define pr_fas_64(p, v) ck_pr_fas_64((p), (v))
 #define pr_cas_64(p, expected_p, desired)                                                          \
     ck_pr_cas_64_value((p), *(expected_p), (desired), (expected_p))
 #define pr_load_int(p) ck_pr_load_int(p)

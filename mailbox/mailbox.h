@@ -168,9 +168,4 @@ static inline uint64_t mailbox_user_depth(mailbox *mb) {
     return depth > notices ? depth - notices : 0;
 }
 
-/* Any thread: the tag of the current state word. */
-static inline uint32_t mailbox_tag(mailbox *mb) {
-    return (uint32_t)(pr_load_64(&mb->state) >> MAILBOX_TAG_SHIFT);
-}
-
 #endif

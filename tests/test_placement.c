@@ -725,6 +725,101 @@ static void move_refuses_a_thread_out_of_range_and_a_dead_id(void **state) {
     support_finish(&rt, NO_DEAD_LETTERS);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The seat handshake under a race: spawns aimed at a thread never land there while a dedicated
+ * actor holds it, however they interleave with the dedicated claim (placement.c: claim_seat against
+ * take_dedicated). Two threads keep spawning onto thread 2 while the test claims "dedicated:2". */
+
+typedef struct churn {
+    spool_runtime *rt;
+    int stop;
+    long spawned;
+    long refused;
+} churn;
+
+static void *churn_spawner(void *p) {
+    churn *c = p;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        /* A burst of spawns onto thread 2 (racing the dedicated claims), then rest until they are
+         * gone, so thread 2 comes free and the claims can win too. */
+        spool_id burst[4];
+        int n = 0;
+        for (int k = 0; k < 4; k++) {
+            spool_spawn_opts opts = spool_spawn_opts_default();
+            opts.thread = 2;
+            int rc = spool_spawn(c->rt, &probe_behavior, NULL, &opts, &burst[n]);
+            if (rc == 0) {
+                __atomic_fetch_add(&c->spawned, 1, __ATOMIC_RELAXED);
+                spool_actor_stop(c->rt, burst[n++], 0);
+            } else {
+                assert_int_equal(rc, SPOOL_EBUSY); /* thread 2 is dedicated right now */
+                __atomic_fetch_add(&c->refused, 1, __ATOMIC_RELAXED);
+            }
+        }
+        int thread;
+        for (int k = 0; k < n; k++)
+            while (spool_actor_thread(c->rt, burst[k], &thread) == 0)
+                sched_yield();
+    }
+    return NULL;
+}
+
+static void racing_spawns_never_share_a_dedicated_thread(void **state) {
+    (void)state;
+    spool_config config = quiet_config();
+    config.threads = 3;
+    spool_runtime *rt = start_with(&config);
+    churn c[2] = {{rt, 0, 0, 0}, {rt, 0, 0, 0}};
+    pthread_t spawners[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&spawners[i], NULL, churn_spawner, &c[i]), 0);
+    long taken = 0, shared = 0, attempts = 0;
+    long rounds = support_stress(200);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    /* At least `rounds` claims, at least 300 ms, and until the spawners have tried many times (on
+     * two CPUs they may not have run at all yet). */
+    for (;; attempts++) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        long tries = __atomic_load_n(&c[0].spawned, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&c[1].spawned, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&c[0].refused, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&c[1].refused, __ATOMIC_RELAXED);
+        if ((taken >= rounds && ms >= 300 && tries >= 1000) || ms > 20000)
+            break;
+        spool_id lonely;
+        spool_spawn_opts opts = spool_spawn_opts_default();
+        opts.placement = "dedicated:2";
+        if (spool_spawn(rt, &probe_behavior, NULL, &opts, &lonely) != 0) {
+            sched_yield(); /* thread 2 had an actor at that instant: try again */
+            continue;
+        }
+        taken++;
+        /* Everyone alive on thread 2 now must be the dedicated actor itself. */
+        spool_metrics *m = NULL;
+        assert_int_equal(spool_metrics_snapshot(rt, &m), 0);
+        for (size_t i = 0; i < m->actor_count; i++)
+            if (m->actors[i].thread == 2 && m->actors[i].id != lonely)
+                shared++;
+        spool_metrics_destroy(&m);
+        int home;
+        assert_int_equal(spool_actor_stop(rt, lonely, 0), 0);
+        while (spool_actor_thread(rt, lonely, &home) == 0)
+            sched_yield();
+    }
+    for (int i = 0; i < 2; i++)
+        __atomic_store_n(&c[i].stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        pthread_join(spawners[i], NULL);
+    print_message("dedicated: taken %ld times in %ld attempts; %ld spawns raced it, %ld refused\n",
+                  taken, attempts, c[0].spawned + c[1].spawned, c[0].refused + c[1].refused);
+    assert_true(taken > 0);
+    assert_true(c[0].spawned + c[1].spawned + c[0].refused + c[1].refused >= 1000);
+    assert_int_equal(shared, 0);
+    support_finish(&rt, NO_DEAD_LETTERS);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(explicit_thread_places_the_actor_there),
@@ -746,6 +841,7 @@ int main(void) {
         cmocka_unit_test(environment_variables_are_honoured_unless_ignored),
         cmocka_unit_test(move_keeps_every_message_in_order_and_runs_the_rest_on_the_new_thread),
         cmocka_unit_test(move_refuses_a_thread_out_of_range_and_a_dead_id),
+        cmocka_unit_test(racing_spawns_never_share_a_dedicated_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,45 @@ static inline int bench_common_option(const char *arg) {
 
 static inline const char *bench_suffix(void) { return bench_metrics_off ? "_metrics_off" : ""; }
 
+/* Prints "usage: PROGRAM USAGE [unpinned] [metrics_off]" and returns 2 (the exit status). */
+static inline int bench_usage(const char *program, const char *usage) {
+    fprintf(stderr, "usage: %s %s [unpinned] [metrics_off]\n", program, usage);
+    return 2;
+}
+
+/*
+ * The arguments every benchmark takes, in any order: up to `count` positive numbers, in order, into
+ * numbers[] (which holds the defaults); "unpinned" (clears *pinned, which starts at 1);
+ * "metrics_off"; and any of `words` (NULL-terminated, or NULL): *word gets the index of the last
+ * one given. Returns 0, or prints the usage and returns 2.
+ */
+static inline int bench_parse(int argc, char **argv, long *numbers, int count,
+                              const char *const *words, int *word, int *pinned, const char *usage) {
+    int given = 0;
+    *pinned = 1;
+    for (int i = 1; i < argc; i++) {
+        if (bench_common_option(argv[i]))
+            continue;
+        if (strcmp(argv[i], "unpinned") == 0) {
+            *pinned = 0;
+            continue;
+        }
+        int matched = 0;
+        for (int w = 0; words && words[w]; w++)
+            if (strcmp(argv[i], words[w]) == 0) {
+                *word = w;
+                matched = 1;
+            }
+        if (matched)
+            continue;
+        long v = atol(argv[i]);
+        if (v <= 0 || given == count)
+            return bench_usage(argv[0], usage);
+        numbers[given++] = v;
+    }
+    return 0;
+}
+
 /* A runtime with `threads` threads, pinned to `cpus` (NULL: not pinned), deaf to SPOOL_*. */
 static inline spool_runtime *bench_runtime(int threads, const char *cpus) {
     spool_config config;

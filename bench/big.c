@@ -90,25 +90,13 @@ static void big_handle(spool_ctx *ctx, void *state, const spool_message *msg) {
 static const spool_behavior big_behavior = {"big", big_handle, NULL};
 
 int main(int argc, char **argv) {
-    long pings = DEFAULT_PINGS, actors = DEFAULT_ACTORS;
-    int pinned = 1, numbers = 0;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0) {
-            pinned = 0;
-            continue;
-        }
-        long v = atol(argv[i]);
-        if (v <= 0 || numbers >= 2 || (numbers == 1 && v < 2)) {
-            fprintf(stderr, "usage: %s [PINGS] [ACTORS>=2] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-        if (numbers++ == 0)
-            pings = v;
-        else
-            actors = v;
-    }
+    long numbers[2] = {DEFAULT_PINGS, DEFAULT_ACTORS};
+    int pinned;
+    if (bench_parse(argc, argv, numbers, 2, NULL, NULL, &pinned, "[PINGS] [ACTORS>=2]"))
+        return 2;
+    if (numbers[1] < 2)
+        return bench_usage(argv[0], "[PINGS] [ACTORS>=2]");
+    long pings = numbers[0], actors = numbers[1];
 
     static big b; /* outlives the runtime: the actors point at it */
     b.actors = actors;

@@ -109,26 +109,13 @@ static const spool_behavior chameneo_behavior = {"chameneo", chameneo_handle, NU
 static const spool_behavior mall_behavior = {"mall", mall_handle, NULL};
 
 int main(int argc, char **argv) {
-    long meetings = DEFAULT_MEETINGS, chameneos = DEFAULT_CHAMENEOS;
-    int pinned = 1, numbers = 0;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0) {
-            pinned = 0;
-            continue;
-        }
-        long v = atol(argv[i]);
-        if (v <= 0 || numbers >= 2 || (numbers == 1 && v < 2)) {
-            fprintf(stderr, "usage: %s [MEETINGS] [CHAMENEOS>=2] [unpinned] [metrics_off]\n",
-                    argv[0]);
-            return 2;
-        }
-        if (numbers++ == 0)
-            meetings = v;
-        else
-            chameneos = v;
-    }
+    long numbers[2] = {DEFAULT_MEETINGS, DEFAULT_CHAMENEOS};
+    int pinned;
+    if (bench_parse(argc, argv, numbers, 2, NULL, NULL, &pinned, "[MEETINGS] [CHAMENEOS>=2]"))
+        return 2;
+    if (numbers[1] < 2)
+        return bench_usage(argv[0], "[MEETINGS] [CHAMENEOS>=2]");
+    long meetings = numbers[0], chameneos = numbers[1];
 
     mall_state mall = {0};
     mall.meetings_left = (uint64_t)meetings;

@@ -61,17 +61,9 @@ static const spool_behavior counter_behavior = {"counter", counter_handle, NULL}
 
 int main(int argc, char **argv) {
     long messages = DEFAULT_MESSAGES;
-    int pinned = 1;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if ((messages = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [MESSAGES] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-    }
+    int pinned;
+    if (bench_parse(argc, argv, &messages, 1, NULL, NULL, &pinned, "[MESSAGES]"))
+        return 2;
     producer_state p = {0};
     counter_state c = {0};
     p.messages = c.messages = (uint64_t)messages;

@@ -60,17 +60,9 @@ static const spool_behavior driver_behavior = {"driver", driver_handle, NULL};
 
 int main(int argc, char **argv) {
     long actors = DEFAULT_ACTORS;
-    int pinned = 1;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if ((actors = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [ACTORS] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-    }
+    int pinned;
+    if (bench_parse(argc, argv, &actors, 1, NULL, NULL, &pinned, "[ACTORS]"))
+        return 2;
 
     static shared_state s; /* outlives the runtime: the workers point at it */
     s.actors = (uint64_t)actors;

@@ -69,25 +69,11 @@ static const spool_behavior worker_behavior = {"worker", worker_handle, NULL};
 static const spool_behavior driver_behavior = {"driver", driver_handle, NULL};
 
 int main(int argc, char **argv) {
-    long messages = DEFAULT_MESSAGES, actors = DEFAULT_ACTORS;
-    int pinned = 1, numbers = 0;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0) {
-            pinned = 0;
-            continue;
-        }
-        long v = atol(argv[i]);
-        if (v <= 0 || numbers >= 2) {
-            fprintf(stderr, "usage: %s [MESSAGES] [ACTORS] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-        if (numbers++ == 0)
-            messages = v;
-        else
-            actors = v;
-    }
+    long numbers[2] = {DEFAULT_MESSAGES, DEFAULT_ACTORS};
+    int pinned;
+    if (bench_parse(argc, argv, numbers, 2, NULL, NULL, &pinned, "[MESSAGES] [ACTORS]"))
+        return 2;
+    long messages = numbers[0], actors = numbers[1];
 
     driver_state d = {0};
     d.actors = actors;

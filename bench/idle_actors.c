@@ -58,17 +58,9 @@ static int cmp_id(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     long actors = DEFAULT_ACTORS;
-    int pinned = 1;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if ((actors = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [ACTORS] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-    }
+    int pinned;
+    if (bench_parse(argc, argv, &actors, 1, NULL, NULL, &pinned, "[ACTORS]"))
+        return 2;
     /* the ids array is touched before the first RSS reading so it does not count (0xFF, not 0:
      * malloc + memset 0 may become calloc, which leaves the pages untouched) */
     spool_id *ids = malloc((size_t)actors * sizeof *ids);

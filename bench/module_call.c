@@ -80,18 +80,9 @@ static const spool_behavior caller_behavior = {"caller", caller_handle, NULL};
 
 int main(int argc, char **argv) {
     long numbers[3] = {DEFAULT_CALLS, DEFAULT_CALLERS, DEFAULT_IN_FLIGHT};
-    int n = 0, pinned = 1;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if (n == 3 || (numbers[n++] = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [CALLS] [CALLERS] [IN_FLIGHT] [unpinned] [metrics_off]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
+    int pinned;
+    if (bench_parse(argc, argv, numbers, 3, NULL, NULL, &pinned, "[CALLS] [CALLERS] [IN_FLIGHT]"))
+        return 2;
     long calls = numbers[0], callers = numbers[1], in_flight = numbers[2];
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);

@@ -50,20 +50,11 @@ static const spool_behavior pong_behavior = {"pong", pong_handle, NULL};
 int main(int argc, char **argv) {
     ping_state ping = {0};
     ping.rounds = DEFAULT_ROUND_TRIPS;
-    int same = 0, pinned = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "same") == 0 || strcmp(argv[i], "cross") == 0)
-            same = argv[i][0] == 's';
-        else if (bench_common_option(argv[i]))
-            continue;
-        else if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if ((ping.rounds = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [ROUND_TRIPS] [cross|same] [unpinned] [metrics_off]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
+    static const char *const modes[] = {"cross", "same", NULL};
+    int same = 0, pinned;
+    if (bench_parse(argc, argv, &ping.rounds, 1, modes, &same, &pinned,
+                    "[ROUND_TRIPS] [cross|same]"))
+        return 2;
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
     spool_spawn_opts at = spool_spawn_opts_default();

@@ -73,17 +73,9 @@ static const spool_behavior sink_behavior = {"sink", sink_handle, NULL};
 int main(int argc, char **argv) {
     bench b = {0};
     long numbers[2] = {DEFAULT_MESSAGES, DEFAULT_CHUNK};
-    int pinned = 1, n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (bench_common_option(argv[i]))
-            continue;
-        if (strcmp(argv[i], "unpinned") == 0)
-            pinned = 0;
-        else if (n == 2 || (numbers[n++] = atol(argv[i])) <= 0) {
-            fprintf(stderr, "usage: %s [MESSAGES] [CHUNK] [unpinned] [metrics_off]\n", argv[0]);
-            return 2;
-        }
-    }
+    int pinned;
+    if (bench_parse(argc, argv, numbers, 2, NULL, NULL, &pinned, "[MESSAGES] [CHUNK]"))
+        return 2;
     b.messages = numbers[0];
     b.chunk = b.credit_in = numbers[1];
 

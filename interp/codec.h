@@ -1,0 +1,124 @@
+/*
+ * codec.h - the one encoding for every Lua value that leaves its thread: a value from one
+ * interpreter becomes MessagePack bytes (the same bytes a node will later send over ZeroMQ) and is
+ * decoded in the receiver's interpreter. Data is copied; behaviour (functions, coroutines,
+ * userdata, tables with a metatable) is refused with the type and the place it was found.
+ *
+ * What is encoded how:
+ *
+ *   Lua value                          MessagePack                     decoded back as
+ *   ---------------------------------  ------------------------------  ---------------------------
+ *   nil                                nil (0xc0)                      nil
+ *   false / true                       false / true                    boolean
+ *   integer (lua_isinteger)            int family, smallest form       integer (never a float)
+ *   float (also 1.0, NaN, inf)         float 64 (0xcb), always         float (never an integer)
+ *   string (any bytes, NUL too)        str family, bytes as they are   string, the same bytes
+ *   table, keys exactly 1..n (n >= 1)  array of n                      table with keys 1..n
+ *   any other table without metatable  map (the empty table: map of 0) table with the same keys
+ *   spool.id userdata (codec_push_id)  ext type 1, 8 bytes, big end.   spool.id userdata
+ *
+ * Strings are always written as MessagePack str, whatever their bytes: Lua does not tell text from
+ * bytes, so there is no right place to draw the line. The decoder also takes bin as a string.
+ * Integers: a MessagePack uint above 2^63 - 1 does not fit a Lua integer and is refused. float 32
+ * is accepted on input (as a Lua float). Map keys may be strings, booleans, integers and floats; a
+ * key that is a table, an id or anything else is refused (its identity could not survive the copy).
+ * Lua itself turns a float key with an integer value (t[1.0]) into an integer key, so the encoder
+ * never writes one and the decoder refuses one, as well as nil and NaN keys and duplicate keys.
+ *
+ * A table referenced twice (not a cycle) is encoded twice and decoded as two distinct tables. A
+ * table that contains itself, directly or deeper, is refused: "cycle at value.a.b".
+ *
+ * Limits (codec_limits; NULL or a zero field means the default):
+ *   max_depth   64 nested tables/arrays/maps (the outermost table is depth 1); at most
+ *               CODEC_DEPTH_CEILING, because both walks recurse on the C stack
+ *   max_total   64 MiB of encoded bytes (encode: the output; decode: the input)
+ *   max_string  64 MiB for one string
+ * Exceeding one is SPOOL_EMSGSIZE (depth: SPOOL_EINVAL) with the path (encode) or the byte offset
+ * (decode) in err. max_total bounds the bytes, not the Lua memory a decode builds: one byte (0x80)
+ * is an empty table (~56 bytes in Lua), so a 64 MiB input may become a few GiB. The interpreter
+ * should cap its own memory with its lua_Alloc; a decode that runs out is SPOOL_ENOMEM, cleanly.
+ *
+ * Why msgpuck: Debian's libmsgpuck is header-only, never allocates (memory goes through the
+ * runtime's spool_allocator, see mailbox/memory.h) and is well kept; msgpack-c's unpacker trusts
+ * the counts in its input and allocates for them before it has seen the bytes. The decoder here
+ * never believes msgpuck with unchecked input: it first walks the whole input with its own bounds
+ * checks (every count against the bytes left, the depth, the ext types, the keys, trailing bytes),
+ * and only then builds Lua values with msgpuck's decode functions. codec.c is the one translation
+ * unit of spool that defines MP_SOURCE; no other file may.
+ *
+ * Lua errors: the Lua API may raise memory errors (longjmp). Both entry points run their work under
+ * lua_pcall internally, so they never raise and never longjmp past the caller: every failure is a
+ * return code (SPOOL_ENOMEM for a Lua memory error) and a message in err. Call them from the thread
+ * that owns L (its home thread), from C or from a C function called by Lua, but not while a
+ * continuation-less yield is possible across them (they do not yield).
+ */
+#ifndef SPOOL_CODEC_H
+#define SPOOL_CODEC_H
+
+#include "spool.h"
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CODEC_DEFAULT_MAX_DEPTH 64
+#define CODEC_DEFAULT_MAX_TOTAL ((size_t)64 << 20)
+#define CODEC_DEFAULT_MAX_STRING ((size_t)64 << 20)
+#define CODEC_DEPTH_CEILING 1000
+
+/* The MessagePack ext type of an actor id (payload: the 64-bit id, big-endian). */
+#define CODEC_EXT_ID 1
+/* The registry name of the metatable of id userdata. */
+#define CODEC_ID_METATABLE "spool.id"
+
+/* What one value may weigh. Zero fields mean the default. */
+typedef struct codec_limits {
+    unsigned max_depth; /* nested tables, 1..CODEC_DEPTH_CEILING */
+    size_t max_total;   /* encoded bytes */
+    size_t max_string;  /* bytes of one string */
+} codec_limits;
+
+/*
+ * Encoded bytes, owned by the caller once codec_encode succeeds: `data` holds `size` bytes in a
+ * block of `capacity` bytes from `allocator`. Free with codec_buffer_free.
+ */
+typedef struct codec_buffer {
+    char *data;
+    size_t size;
+    size_t capacity;
+    const spool_allocator *allocator;
+} codec_buffer;
+
+/* Gives the buffer's block back to its allocator and empties it. NULL-safe; idempotent. */
+void codec_buffer_free(codec_buffer *buffer);
+
+/*
+ * Encodes the value at `index` of L into *out (overwritten; the old contents are not freed). The
+ * Lua stack is left as it was. `a` NULL means malloc/free. On error *out is empty (nothing to free)
+ * and err (if not NULL) holds e.g. "cannot copy a function at value.handlers[3].cb".
+ * Home thread of L. Errors: SPOOL_EINVAL (a value that cannot be copied, a cycle, too deep, bad
+ * arguments), SPOOL_EMSGSIZE (over max_total or max_string), SPOOL_ENOMEM.
+ */
+int codec_encode(lua_State *L, int index, const spool_allocator *a, const codec_limits *limits,
+                 codec_buffer *out, char *err, size_t err_size);
+
+/*
+ * Validates `size` bytes holding exactly one encoded value, then pushes that value onto L. On error
+ * nothing is pushed and err (if not NULL) says what and at which byte offset.
+ * Home thread of L. Errors: SPOOL_EINVAL (malformed, truncated, trailing bytes, unknown ext type,
+ * a key Lua cannot use, too deep), SPOOL_EMSGSIZE (over max_total or max_string), SPOOL_ENOMEM.
+ */
+int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits *limits, char *err,
+                 size_t err_size);
+
+/*
+ * Pushes an actor id: a full userdata with the metatable CODEC_ID_METATABLE (created on first use,
+ * with __eq and __tostring). Like lua_push*, may raise a Lua memory error. Home thread of L.
+ */
+void codec_push_id(lua_State *L, spool_id id);
+
+/* If the value at `index` is an id pushed by codec_push_id, stores it in *out and returns 1; else
+ * returns 0. Never raises (reads the registry with raw access only). Home thread of L. */
+int codec_to_id(lua_State *L, int index, spool_id *out);
+
+#endif

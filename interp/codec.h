@@ -121,4 +121,17 @@ void codec_push_id(lua_State *L, spool_id id);
  * returns 0. Never raises (reads the registry with raw access only). Home thread of L. */
 int codec_to_id(lua_State *L, int index, spool_id *out);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Inside the codec (codec.c), shared by codec_encode.c and codec_decode.c                        */
+
+/* Fills `out` from `in` (NULL or zero fields: the defaults); SPOOL_EINVAL past the depth ceiling.
+ */
+int codec_resolve_limits(const codec_limits *in, codec_limits *out);
+/* printf into err (NULL-safe). */
+void codec_say(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Appends to the NUL-terminated string in buf (size bytes), truncating. */
+void codec_append(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

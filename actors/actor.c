@@ -329,8 +329,8 @@ void actor_terminate(spool_runtime *rt, actor *a, int reason, uint64_t taken,
     sched_thread *t = &rt->threads[home];
     pr_store_64_relaxed(&t->backlog, t->backlog - a->backlog);
     a->backlog = 0;
-    /* Gone from every lookup and snapshot first, then its seat on the thread: a dedicated claim that
-     * sees the seat free can never find this actor still there. */
+    /* Gone from every lookup and snapshot first, then its seat on the thread: a dedicated claim
+     * that sees the seat free can never find this actor still there. */
     pr_store_64(&a->id, SPOOL_ID_NONE);
     pr_faa_int(&t->actors, -1);
     if (a->dedicated)

@@ -8,6 +8,7 @@
  *   /tmp/fuzz_codec -max_total_time=60
  */
 #include "interp/codec.h"
+#include "tests/lua_equal.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -17,22 +18,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char equal_chunk[] =
-    "local function eq(a, b)\n"
-    "  if type(a) ~= type(b) or math.type(a) ~= math.type(b) then return false end\n"
-    "  if type(a) == 'number' and a ~= a then return b ~= b end\n"
-    "  if type(a) ~= 'table' then return a == b end\n"
-    "  local n = 0\n"
-    "  for k, v in pairs(a) do\n"
-    "    n = n + 1\n"
-    "    local w = rawget(b, k)\n"
-    "    if w == nil or not eq(v, w) then return false end\n"
-    "  end\n"
-    "  for _ in pairs(b) do n = n - 1 end\n"
-    "  return n == 0\n"
-    "end\n"
-    "return eq\n";
 
 static void check(int ok, const char *what, const char *err) {
     if (!ok) {
@@ -69,12 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rc = codec_decode(L, first.data, first.size, &limits, err, sizeof err);
     check(rc == 0, "an encoded value does not decode", err);
 
-    check(luaL_dostring(L, equal_chunk) == LUA_OK, "equality chunk", lua_tostring(L, -1));
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    check(lua_pcall(L, 2, 1, 0) == LUA_OK, "equality call", "");
-    check(lua_toboolean(L, -1), "the value changed on its way through the codec", "");
-    lua_pop(L, 1);
+    int equal = lua_deep_equal(L, 1, 2);
+    check(equal >= 0, "the equality check failed to run", "");
+    check(equal == 1, "the value changed on its way through the codec", "");
 
     rc = codec_encode(L, 2, NULL, &limits, &second, err, sizeof err);
     check(rc == 0, "the re-decoded value does not encode", err);

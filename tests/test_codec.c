@@ -4,6 +4,7 @@
  * its path, limits hold, and the decoder survives truncated, lying and random input.
  */
 #include "interp/codec.h"
+#include "tests/lua_equal.h"
 
 #include "mailbox/memory.h"
 #include "support.h"
@@ -76,28 +77,10 @@ static void *counting_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Deep equality in Lua: same types, same number subtypes, NaN equals NaN, tables key by key (a
  * float key is found only as a float key: Lua itself normalises integral float keys). */
-static const char equal_chunk[] =
-    "local function eq(a, b)\n"
-    "  if type(a) ~= type(b) or math.type(a) ~= math.type(b) then return false end\n"
-    "  if type(a) == 'number' and a ~= a then return b ~= b end\n"
-    "  if type(a) ~= 'table' then return a == b end\n"
-    "  local n = 0\n"
-    "  for k, v in pairs(a) do\n"
-    "    n = n + 1\n"
-    "    local w = rawget(b, k)\n"
-    "    if w == nil or not eq(v, w) then return false end\n"
-    "  end\n"
-    "  for _ in pairs(b) do n = n - 1 end\n"
-    "  return n == 0\n"
-    "end\n"
-    "return eq\n";
-
 static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();
     assert_non_null(L);
     luaL_openlibs(L);
-    assert_int_equal(luaL_dostring(L, equal_chunk), LUA_OK);
-    lua_setglobal(L, "deep_equal");
     return L;
 }
 
@@ -110,14 +93,8 @@ static void push_expression(lua_State *L, const char *expression) {
 }
 
 static int values_equal(lua_State *L, int a, int b) {
-    a = lua_absindex(L, a);
-    b = lua_absindex(L, b);
-    lua_getglobal(L, "deep_equal");
-    lua_pushvalue(L, a);
-    lua_pushvalue(L, b);
-    assert_int_equal(lua_pcall(L, 2, 1, 0), LUA_OK);
-    int equal = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int equal = lua_deep_equal(L, a, b);
+    assert_true(equal >= 0);
     return equal;
 }
 
@@ -693,8 +670,34 @@ static void test_random_bytes_never_crash(void **state) {
     lua_close(L);
 }
 
+/* The round-trip tests lean on lua_deep_equal: it must tell different values apart. */
+static void test_deep_equal_tells_values_apart(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    static const char *const pairs[][3] = {
+        /* a, b, equal? */
+        {"1", "1.0", "no"},
+        {"0/0", "0/0", "yes"},
+        {"{a = 1}", "{a = 1, b = 2}", "no"},
+        {"{a = 1, b = 2}", "{a = 1}", "no"},
+        {"{1, {2, 'x'}}", "{1, {2, 'x'}}", "yes"},
+        {"{1, {2, 'x'}}", "{1, {2, 'y'}}", "no"},
+        {"'a\\0b'", "'a\\0c'", "no"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        push_expression(L, pairs[i][0]);
+        push_expression(L, pairs[i][1]);
+        int expected = pairs[i][2][0] == 'y';
+        if (values_equal(L, -2, -1) != expected)
+            fail_msg("deep_equal(%s, %s) should be %s", pairs[i][0], pairs[i][1], pairs[i][2]);
+        lua_pop(L, 2);
+    }
+    lua_close(L);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deep_equal_tells_values_apart),
         cmocka_unit_test(test_every_scalar_type_round_trips),
         cmocka_unit_test(test_integers_and_floats_stay_apart),
         cmocka_unit_test(test_strings_keep_nul_and_every_byte_value),

@@ -103,4 +103,19 @@ static inline spool_runtime *bench_runtime(int threads, const char *cpus) {
     return rt;
 }
 
+/* Spawns an actor on `thread`, or exits with the error (naming the behavior). */
+static inline spool_id bench_spawn_on(spool_runtime *rt, const spool_behavior *behavior,
+                                      void *state, int thread) {
+    spool_spawn_opts opts = spool_spawn_opts_default();
+    opts.thread = thread;
+    spool_id id = SPOOL_ID_NONE;
+    int rc = spool_spawn(rt, behavior, state, &opts, &id);
+    if (rc != 0) {
+        fprintf(stderr, "%s: spawn %s on thread %d: %s\n", BENCH_NAME, behavior->name, thread,
+                spool_strerror(rc));
+        exit(1);
+    }
+    return id;
+}
+
 #endif

@@ -109,13 +109,11 @@ int main(int argc, char **argv) {
     }
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
     for (long i = 0; i < actors; i++) {
         a[i].big = &b;
         a[i].index = i;
         a[i].rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1); /* never 0 */
-        at.thread = (int)(i % 2);
-        bench_check(spool_spawn(rt, &big_behavior, &a[i], &at, &b.ids[i]), "spawn");
+        b.ids[i] = bench_spawn_on(rt, &big_behavior, &a[i], (int)(i % 2));
     }
     bench_check(spool_runtime_start(rt), "start");
     uint64_t t0 = bench_now_ns();

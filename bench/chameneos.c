@@ -128,15 +128,12 @@ int main(int argc, char **argv) {
     }
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 0;
     spool_id mall_id;
-    bench_check(spool_spawn(rt, &mall_behavior, &mall, &at, &mall_id), "spawn mall");
+    mall_id = bench_spawn_on(rt, &mall_behavior, &mall, 0);
     for (long i = 0; i < chameneos; i++) {
         c[i].mall = mall_id;
         c[i].colour = (uint32_t)(i % 3);
-        at.thread = (int)(i % 2);
-        bench_check(spool_spawn(rt, &chameneo_behavior, &c[i], &at, &ids[i]), "spawn chameneo");
+        ids[i] = bench_spawn_on(rt, &chameneo_behavior, &c[i], (int)(i % 2));
     }
     bench_check(spool_runtime_start(rt), "start");
     for (long i = 0; i < chameneos; i++)

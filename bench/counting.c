@@ -69,11 +69,8 @@ int main(int argc, char **argv) {
     p.messages = c.messages = (uint64_t)messages;
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 1;
-    bench_check(spool_spawn(rt, &counter_behavior, &c, &at, &c.self), "spawn counter");
-    at.thread = 0;
-    bench_check(spool_spawn(rt, &producer_behavior, &p, &at, &c.producer), "spawn producer");
+    c.self = bench_spawn_on(rt, &counter_behavior, &c, 1);
+    c.producer = bench_spawn_on(rt, &producer_behavior, &p, 0);
     p.counter = c.self;
     bench_check(spool_runtime_start(rt), "start");
     bench_check(spool_send(rt, c.producer, MSG_GO, NULL, 0), "send go");

@@ -68,10 +68,8 @@ int main(int argc, char **argv) {
     s.actors = (uint64_t)actors;
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 0;
     spool_id driver;
-    bench_check(spool_spawn(rt, &driver_behavior, &s, &at, &driver), "spawn driver");
+    driver = bench_spawn_on(rt, &driver_behavior, &s, 0);
     bench_check(spool_runtime_start(rt), "start");
     bench_check(spool_send(rt, driver, MSG_GO, NULL, 0), "send go");
     bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");

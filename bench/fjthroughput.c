@@ -86,15 +86,12 @@ int main(int argc, char **argv) {
     }
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 0;
     spool_id driver;
-    bench_check(spool_spawn(rt, &driver_behavior, &d, &at, &driver), "spawn driver");
+    driver = bench_spawn_on(rt, &driver_behavior, &d, 0);
     for (long i = 0; i < actors; i++) {
         w[i].driver = driver;
         w[i].messages = (uint64_t)messages;
-        at.thread = (int)(i % 2);
-        bench_check(spool_spawn(rt, &worker_behavior, &w[i], &at, &d.workers[i]), "spawn worker");
+        d.workers[i] = bench_spawn_on(rt, &worker_behavior, &w[i], (int)(i % 2));
     }
     bench_check(spool_runtime_start(rt), "start");
     bench_check(spool_send(rt, driver, MSG_GO, NULL, 0), "send go");

@@ -87,20 +87,17 @@ int main(int argc, char **argv) {
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
     static module_state module;
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 0;
     spool_id module_id;
-    bench_check(spool_spawn(rt, &module_behavior, &module, &at, &module_id), "spawn module");
+    module_id = bench_spawn_on(rt, &module_behavior, &module, 0);
     caller_state *c = calloc((size_t)callers, sizeof *c);
     spool_id *ids = calloc((size_t)callers, sizeof *ids);
     if (!c || !ids)
         return 1;
-    at.thread = 1;
     for (long i = 0; i < callers; i++) {
         c[i].module = module_id;
         c[i].calls = calls;
         c[i].in_flight = in_flight;
-        bench_check(spool_spawn(rt, &caller_behavior, &c[i], &at, &ids[i]), "spawn caller");
+        ids[i] = bench_spawn_on(rt, &caller_behavior, &c[i], 1);
     }
     bench_check(spool_runtime_start(rt), "start");
     for (long i = 0; i < callers; i++)

@@ -57,12 +57,9 @@ int main(int argc, char **argv) {
         return 2;
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
     spool_id ping_id;
-    at.thread = same ? 0 : 1;
-    bench_check(spool_spawn(rt, &pong_behavior, NULL, &at, &ping.pong), "spawn pong");
-    at.thread = 0;
-    bench_check(spool_spawn(rt, &ping_behavior, &ping, &at, &ping_id), "spawn ping");
+    ping.pong = bench_spawn_on(rt, &pong_behavior, NULL, same ? 0 : 1);
+    ping_id = bench_spawn_on(rt, &ping_behavior, &ping, 0);
     bench_check(spool_runtime_start(rt), "start");
     bench_check(spool_send(rt, ping_id, MSG_GO, NULL, 0), "send go");
     bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");

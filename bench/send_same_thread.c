@@ -80,10 +80,8 @@ int main(int argc, char **argv) {
     b.chunk = b.credit_in = numbers[1];
 
     spool_runtime *rt = bench_runtime(1, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
-    at.thread = 0;
-    bench_check(spool_spawn(rt, &sink_behavior, &b, &at, &b.sink), "spawn sink");
-    bench_check(spool_spawn(rt, &driver_behavior, &b, &at, &b.driver), "spawn driver");
+    b.sink = bench_spawn_on(rt, &sink_behavior, &b, 0);
+    b.driver = bench_spawn_on(rt, &driver_behavior, &b, 0);
     bench_check(spool_runtime_start(rt), "start");
     bench_check(spool_send(rt, b.driver, MSG_GO, NULL, 0), "send go");
     bench_check(spool_runtime_wait(rt, TIMEOUT_MS), "wait");

@@ -86,12 +86,10 @@ int main(int argc, char **argv) {
     }
 
     spool_runtime *rt = bench_runtime(2, pinned ? CPUS : NULL);
-    spool_spawn_opts at = spool_spawn_opts_default();
     for (long i = 0; i < actors; i++) {
         r.members[i].ring = &r;
         r.members[i].index = i;
-        at.thread = (int)(i % 2);
-        bench_check(spool_spawn(rt, &ring_behavior, &r.members[i], &at, &r.ids[i]), "spawn");
+        r.ids[i] = bench_spawn_on(rt, &ring_behavior, &r.members[i], (int)(i % 2));
     }
     for (long i = 0; i < actors; i++)
         r.members[i].next = r.ids[(i + 1) % actors];

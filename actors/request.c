@@ -55,6 +55,15 @@ int request_tables_create(spool_runtime *rt) {
 }
 
 void request_tables_destroy(spool_runtime *rt) {
+    for (int i = 0; rt->threads && i < rt->thread_count; i++) {
+        sched_thread *t = &rt->threads[i];
+        while (t->call_pool) {
+            pending_call *p = t->call_pool;
+            t->call_pool = p->next;
+            memory_free(&rt->allocator, p, sizeof *p);
+        }
+        t->call_pool_count = 0;
+    }
     if (!rt->waiters)
         return;
     pthread_mutex_destroy(&rt->waiters->lock);
@@ -64,6 +73,32 @@ void request_tables_destroy(spool_runtime *rt) {
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Inside actors                                                                                  */
+
+/* Pending calls are made and settled on the caller's home thread, one per spool_call: each thread
+ * keeps a few free records (no malloc/free per call); at shutdown, or past the cap, they go back to
+ * the allocator. */
+#define CALL_POOL_MAX 256
+
+static pending_call *pending_new(sched_thread *t) {
+    pending_call *p = t->call_pool;
+    if (p) {
+        t->call_pool = p->next;
+        t->call_pool_count--;
+        return p;
+    }
+    return memory_alloc(&t->rt->allocator, sizeof *p);
+}
+
+static void pending_free(spool_runtime *rt, pending_call *p) {
+    sched_thread *t = sched_current();
+    if (t && t->rt == rt && t->call_pool_count < CALL_POOL_MAX) {
+        p->next = t->call_pool;
+        t->call_pool = p;
+        t->call_pool_count++;
+        return;
+    }
+    memory_free(&rt->allocator, p, sizeof *p);
+}
 
 static pending_call *pending_take(actor *a, uint64_t request_id) {
     for (pending_call **pp = &a->calls; *pp; pp = &(*pp)->next) {
@@ -85,7 +120,7 @@ int spool_call(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, siz
     if (!t || t->current != a)
         return SPOOL_EINVAL;
     spool_runtime *rt = a->rt;
-    pending_call *p = memory_alloc(&rt->allocator, sizeof *p);
+    pending_call *p = pending_new(t);
     if (!p)
         return SPOOL_ENOMEM;
     p->request_id = ++a->next_request;
@@ -114,7 +149,7 @@ int spool_call(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, siz
     }
     if (rc != 0) {
         pending_take(a, p->request_id);
-        memory_free(&rt->allocator, p, sizeof *p);
+        pending_free(rt, p);
     }
     return rc;
 }
@@ -164,18 +199,21 @@ void request_dispatch_owner(actor *a, message *m) {
     }
     if (p->timer && m->kind != MSG_CALL_TIMEOUT)
         spool_timer_cancel(rt, p->timer);
+    /* Settle the record first: a continuation that calls again then reuses it. */
+    spool_reply_fn cont = p->cont;
+    void *arg = p->arg;
+    pending_free(rt, p);
     switch (m->kind) {
     case MSG_REPLY:
-        p->cont((spool_ctx *)a, a->state, 0, &m->view, p->arg);
+        cont((spool_ctx *)a, a->state, 0, &m->view, arg);
         break;
     case MSG_REPLY_ERROR:
-        p->cont((spool_ctx *)a, a->state, m->status, NULL, p->arg);
+        cont((spool_ctx *)a, a->state, m->status, NULL, arg);
         break;
     default:
-        p->cont((spool_ctx *)a, a->state, SPOOL_ETIMEDOUT, NULL, p->arg);
+        cont((spool_ctx *)a, a->state, SPOOL_ETIMEDOUT, NULL, arg);
         break;
     }
-    memory_free(&rt->allocator, p, sizeof *p);
 }
 
 void request_forget_all_owner(actor *a, int status) {
@@ -183,7 +221,7 @@ void request_forget_all_owner(actor *a, int status) {
     while (a->calls) {
         pending_call *p = a->calls;
         a->calls = p->next;
-        memory_free(&rt->allocator, p, sizeof *p);
+        pending_free(rt, p);
     }
     /* The callers still waiting for this actor learn that it ended (a caller that was answered
      * from another thread meanwhile ignores the error: it no longer waits for that id). */

@@ -71,7 +71,9 @@ typedef struct sched_thread {
     int request_answered;         /* spool_reply answered `request` during the handler */
     struct message *pool;         /* free message blocks whose home is this thread */
     uint32_t pool_count;
-    struct return_batch *returns; /* per home thread: blocks handled here, going back there */
+    struct return_batch *returns;   /* per home thread: blocks handled here, going back there */
+    struct pending_call *call_pool; /* free spool_call records (request.c) */
+    uint32_t call_pool_count;
     timer_heap timers;
     uint64_t timer_sequence;
 

@@ -161,6 +161,7 @@ int spool_spawn(spool_runtime *rt, const spool_behavior *behavior, void *state,
     a->move_to = -1;
     a->stopping = 0;
     a->dedicated = (uint8_t)dedicated;
+    pr_store_8(&a->pinned, (uint8_t)(opts.pinned ? 1 : 0));
     a->rt = rt;
     a->name = NULL;
     pr_store_int(&a->home, home);
@@ -255,6 +256,8 @@ int spool_actor_move(spool_runtime *rt, spool_id id, int thread) {
     actor *a = actor_lookup(rt, id);
     if (!a)
         return SPOOL_ENOENT;
+    if (pr_load_8(&a->pinned))
+        return SPOOL_ESTATE;
     /* A dedicated thread keeps its one actor, and takes no other. */
     int home = pr_load_int(&a->home);
     if (home != thread && (pr_load_int(&rt->threads[thread].dedicated) != 0 ||

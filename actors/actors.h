@@ -124,6 +124,7 @@ typedef struct actor {
     int move_to; /* -1, or the thread to move to at the end of this turn */
     uint8_t stopping;
     uint8_t dedicated; /* owns its thread */
+    uint8_t pinned;    /* atomic (pr_*_8): spawned pinned, never moves */
     uint32_t slot;     /* fixed: this slot's index in the table */
 
     /* Any thread (atomic), or set at spawn before the id is published. */

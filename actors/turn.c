@@ -9,8 +9,8 @@
 /* A notice asking to move: takes effect at the end of this turn. */
 static void move_request(actor *a, int thread) {
     /* Checked again here: the target may have become dedicated since spool_actor_move. */
-    if (thread >= 0 && thread < a->rt->thread_count && thread != pr_load_int(&a->home) &&
-        pr_load_int(&a->rt->threads[thread].dedicated) == 0)
+    if (!a->pinned && thread >= 0 && thread < a->rt->thread_count &&
+        thread != pr_load_int(&a->home) && pr_load_int(&a->rt->threads[thread].dedicated) == 0)
         a->move_to = thread;
 }
 

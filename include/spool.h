@@ -293,6 +293,8 @@ typedef struct spool_spawn_opts {
     spool_id near;           /* place on the same thread as this actor (if non-zero) */
     size_t mailbox_capacity; /* 0 = unbounded */
     spool_overflow overflow; /* policy when bounded */
+    int pinned;              /* non-zero: never moves (spool_actor_move says SPOOL_ESTATE); for
+                                state that belongs to its thread, such as a Lua actor's coroutine */
 } spool_spawn_opts;
 
 /* Options with every field "not set" (thread = SPOOL_THREAD_ANY). */
@@ -373,7 +375,7 @@ SPOOL_API int spool_actor_thread(spool_runtime *rt, spool_id id, int *out);
  * everything sent before it is handled on the old thread and everything after on the new one; no
  * message is lost or reordered. A dedicated actor stays where it is, and no actor moves onto a
  * dedicated thread. Any thread. Errors: SPOOL_ENOENT, SPOOL_EINVAL (thread out of range),
- * SPOOL_EBUSY (dedicated), SPOOL_ESTOPPED, SPOOL_ENOMEM.
+ * SPOOL_EBUSY (dedicated), SPOOL_ESTATE (spawned pinned), SPOOL_ESTOPPED, SPOOL_ENOMEM.
  */
 SPOOL_API int spool_actor_move(spool_runtime *rt, spool_id id, int thread);
 

@@ -40,6 +40,8 @@
     __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
 #define pr_load_int(p) __atomic_load_n((p), SEQ)
 #define pr_store_int(p, v) __atomic_store_n((p), (v), SEQ)
+#define pr_load_8(p) __atomic_load_n((p), SEQ)
+#define pr_store_8(p, v) __atomic_store_n((p), (v), SEQ)
 #define pr_faa_int(p, d) __atomic_fetch_add((p), (d), SEQ)
 #define pr_cas_int(p, expected_p, desired)                                                         \
     __atomic_compare_exchange_n((p), (expected_p), (desired), false, SEQ, SEQ)
@@ -86,6 +88,8 @@ static inline bool seq_read_retry(seqlock *s, unsigned v) {
     ck_pr_cas_64_value((p), *(expected_p), (desired), (expected_p))
 #define pr_load_int(p) ck_pr_load_int(p)
 #define pr_store_int(p, v) ck_pr_store_int((p), (v))
+#define pr_load_8(p) ck_pr_load_8(p)
+#define pr_store_8(p, v) ck_pr_store_8((p), (v))
 #define pr_faa_int(p, d) ck_pr_faa_int((p), (d))
 #define pr_cas_int(p, expected_p, desired)                                                         \
     ck_pr_cas_int_value((p), *(expected_p), (desired), (expected_p))

@@ -241,6 +241,13 @@ static void bad_arguments_return_einval(void **state) {
     assert_int_equal(spool_monitor(NULL, id), SPOOL_EINVAL);
     assert_int_equal(spool_register(rt, NULL, id), SPOOL_EINVAL);
     assert_int_equal(spool_actor_move(rt, id, 9), SPOOL_EINVAL);
+    /* A pinned actor refuses to move, even to a thread that exists. */
+    counter pc = {0};
+    spool_id pinned;
+    opts = spool_spawn_opts_default();
+    opts.pinned = 1;
+    assert_int_equal(spool_spawn(rt, &counter_behavior, &pc, &opts, &pinned), 0);
+    assert_int_equal(spool_actor_move(rt, pinned, 0), SPOOL_ESTATE);
     assert_int_equal(spool_runtime_create(NULL, NULL), SPOOL_EINVAL);
     assert_int_equal(spool_runtime_start(NULL), SPOOL_EINVAL);
     assert_int_equal(spool_runtime_wait(NULL, 0), SPOOL_EINVAL);

@@ -112,6 +112,43 @@ int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits
                  size_t err_size);
 
 /*
+ * Values that are not plain data, as one interpreter's layer (interp/) wants them: behaviour that
+ * becomes a handle, actors that become proxies. All three functions run on L's home thread.
+ */
+typedef struct codec_hooks {
+    /* Encoder: the value at absolute `index` is behaviour (a userdata that is not an id pushed by
+     * codec_push_id, a function, a coroutine, a table with a metatable). Write it as an ext value
+     * (*type, up to 16 payload bytes, *len) and return 0, or return non-zero: the codec then
+     * refuses it ("cannot copy a function at ..."). May raise Lua memory errors. */
+    int (*encode)(void *user, lua_State *L, int index, int8_t *type, char payload[16],
+                  uint32_t *len);
+    /* Decoder: does an ext of this type and length belong to the hooks? (Asked while validating,
+     * before anything is built; ext type 1 of 8 bytes is an id unless the hooks claim it.) */
+    int (*accepts)(void *user, int8_t type, uint32_t len);
+    /* Decoder: pushes the value of an accepted ext. May raise Lua errors. */
+    void (*decode)(void *user, lua_State *L, int8_t type, const char *payload, uint32_t len);
+    void *user;
+} codec_hooks;
+
+/*
+ * Encodes `count` values from index `first` of L as one MessagePack array, after `front` bytes
+ * that the caller fills in (a header). `out` is reused: its block (if any) is kept and grown, its
+ * allocator used (NULL: malloc); on success out->size = front + the array. The Lua stack is left as
+ * it was. Errors as codec_encode; the place of a refused value is "argument <label_base + i>" for
+ * the i-th value (from 0), e.g. "cannot copy a function at argument 2.cb". `hooks` may be NULL.
+ */
+int codec_encode_values(lua_State *L, int first, int count, const codec_limits *limits,
+                        const codec_hooks *hooks, int label_base, size_t front, codec_buffer *out,
+                        char *err, size_t err_size);
+
+/*
+ * Validates `size` bytes holding exactly one MessagePack array and pushes its elements (*count of
+ * them). On error nothing is pushed. `hooks` may be NULL. Errors as codec_decode.
+ */
+int codec_decode_values(lua_State *L, const char *data, size_t size, const codec_limits *limits,
+                        const codec_hooks *hooks, int *count, char *err, size_t err_size);
+
+/*
  * Pushes an actor id: a full userdata with the metatable CODEC_ID_METATABLE (created on first use,
  * with __eq and __tostring). Like lua_push*, may raise a Lua memory error. Home thread of L.
  */

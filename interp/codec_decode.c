@@ -27,7 +27,15 @@ typedef struct decoder {
     char *err;
     size_t err_size;
     int status;
+    const codec_hooks *hooks; /* NULL: ids only */
+    int values;               /* codec_decode_values: push the elements of the outer array */
 } decoder;
+
+/* Does the ext (type, n bytes) belong to the hooks? */
+static int hooked_ext(const decoder *d, int type, uint64_t n) {
+    return d->hooks && d->hooks->accepts && n <= UINT32_MAX &&
+           d->hooks->accepts(d->hooks->user, (int8_t)type, (uint32_t)n);
+}
 
 static int decode_fail(decoder *d, int status, const char *fmt, ...) {
     if (d->status)
@@ -208,13 +216,13 @@ static int validate_value(decoder *d, unsigned depth) {
         if ((rc = need(d, head + 1, "an ext header")))
             return rc;
         int type = (signed char)d->data[at + head];
-        if (type != CODEC_EXT_ID || n != 8)
+        if (!hooked_ext(d, type, n) && (type != CODEC_EXT_ID || n != 8))
             return decode_fail(d, SPOOL_EINVAL, "unknown ext type %d of %llu bytes at offset %zu",
                                type, (unsigned long long)n, at);
         d->offset += head + 1;
-        if ((rc = need(d, 8, "an id")))
+        if ((rc = need(d, (size_t)n, "an ext payload")))
             return rc;
-        d->offset += 8;
+        d->offset += (size_t)n;
         return 0;
     }
     }
@@ -281,11 +289,18 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
         }
         return 0;
     }
-    default: { /* ext type 1, 8 bytes: validated */
+    default: { /* ext: validated (type 1 of 8 bytes, or one the hooks accept) */
+        /* msgpuck (Debian's 2.0) has no ext reader; the header was validated. */
         const unsigned char *u = (const unsigned char *)*p;
         size_t head = u[0] >= 0xd4 ? 1 : 1 + ((size_t)1 << (u[0] - 0xc7));
-        codec_push_id(L, read_be(u + head + 1, 8));
-        *p += head + 1 + 8;
+        len = u[0] >= 0xd4 ? 1u << (u[0] - 0xd4) : (uint32_t)read_be(u + 1, (int)head - 1);
+        int8_t type = (int8_t)u[head];
+        const char *payload = *p + head + 1;
+        *p = payload + len;
+        if (hooked_ext(d, type, len))
+            d->hooks->decode(d->hooks->user, L, type, payload, len);
+        else
+            codec_push_id(L, read_be((const unsigned char *)payload, 8));
         return 0;
     }
     }
@@ -294,21 +309,32 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
 /* Under lua_pcall: 1 = the decoder. Returns the value, or nothing on error. */
 static int decode_protected(lua_State *L) {
     decoder *d = lua_touserdata(L, 1);
+    lua_settop(L, 0);
     const char *p = (const char *)d->data;
-    if (build_value(d, L, &p))
+    if (!d->values)
+        return build_value(d, L, &p) ? 0 : 1;
+    uint32_t n = mp_decode_array(&p);
+    if (!lua_checkstack(L, (int)n + 4)) {
+        decode_fail(d, SPOOL_ENOMEM, "Lua stack exhausted by %u values", n);
         return 0;
-    return 1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (build_value(d, L, &p))
+            return 0;
+    return (int)n;
 }
 
-int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits *limits, char *err,
-                 size_t err_size) {
+/* codec_decode and codec_decode_values: one value, or the elements of one array (*count). */
+static int decode_any(lua_State *L, const char *data, size_t size, const codec_limits *limits,
+                      const codec_hooks *hooks, int *count, char *err, size_t err_size) {
     if (err && err_size)
         err[0] = '\0';
     if (!L || (!data && size)) {
         codec_say(err, err_size, "no input");
         return SPOOL_EINVAL;
     }
-    decoder d = {(const unsigned char *)data, size, 0, {0, 0, 0}, err, err_size, 0};
+    decoder d = {
+        (const unsigned char *)data, size, 0, {0, 0, 0}, err, err_size, 0, hooks, count != NULL};
     if (codec_resolve_limits(limits, &d.limits)) {
         codec_say(err, err_size, "max_depth above %d", CODEC_DEPTH_CEILING);
         return SPOOL_EINVAL;
@@ -317,6 +343,14 @@ int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits
         codec_say(err, err_size, "input of %zu bytes exceeds the limit of %zu", size,
                   d.limits.max_total);
         return SPOOL_EMSGSIZE;
+    }
+    if (count) {
+        /* The outer array of values is not the sender's nesting. */
+        d.limits.max_depth++;
+        if (size == 0 || mp_typeof(*data) != MP_ARRAY) {
+            codec_say(err, err_size, "values: the input is not an array");
+            return SPOOL_EINVAL;
+        }
     }
     if (validate_value(&d, 0))
         return d.status;
@@ -340,9 +374,26 @@ int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits
         lua_settop(L, top);
         return d.status ? d.status : status == LUA_ERRMEM ? SPOOL_ENOMEM : SPOOL_EINVAL;
     }
-    if (d.status || lua_gettop(L) != top + 1) {
+    if (d.status || (!count && lua_gettop(L) != top + 1)) {
         lua_settop(L, top);
         return d.status ? d.status : SPOOL_EINVAL;
     }
+    if (count)
+        *count = lua_gettop(L) - top;
     return 0;
+}
+
+int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits *limits, char *err,
+                 size_t err_size) {
+    return decode_any(L, data, size, limits, NULL, NULL, err, err_size);
+}
+
+int codec_decode_values(lua_State *L, const char *data, size_t size, const codec_limits *limits,
+                        const codec_hooks *hooks, int *count, char *err, size_t err_size) {
+    if (!count) {
+        codec_say(err, err_size, "no count");
+        return SPOOL_EINVAL;
+    }
+    *count = 0;
+    return decode_any(L, data, size, limits, hooks, count, err, err_size);
 }

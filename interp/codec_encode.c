@@ -34,8 +34,10 @@ typedef struct encoder {
     char *err;
     size_t err_size;
     int status;
-    const void **tables; /* max_depth: the tables being encoded, outermost first */
-    encode_step *steps;  /* max_depth: the keys that lead to the value being encoded */
+    const codec_hooks *hooks; /* NULL: ids only */
+    int label_base;           /* values mode: steps[0] names "argument <label_base + i - 1>" */
+    const void **tables;      /* max_depth: the tables being encoded, outermost first */
+    encode_step *steps;       /* max_depth: the keys that lead to the value being encoded */
 } encoder;
 
 static int is_reserved_word(const char *s, size_t len) {
@@ -116,8 +118,15 @@ static int encode_fail(encoder *e, int status, int depth, const char *fmt, ...) 
         va_start(ap, fmt);
         vsnprintf(e->err, e->err_size, fmt, ap);
         va_end(ap);
-        codec_append(e->err, e->err_size, " at value");
-        for (int i = 0; i < depth; i++)
+        int i = 0;
+        if (e->label_base > 0 && depth > 0) {
+            codec_append(e->err, e->err_size, " at argument %lld",
+                         (long long)(e->steps[0].array + e->label_base - 1));
+            i = 1;
+        } else {
+            codec_append(e->err, e->err_size, " at value");
+        }
+        for (; i < depth; i++)
             append_step(e, e->err, e->err_size, &e->steps[i]);
     }
     return status;
@@ -154,6 +163,48 @@ static char *cursor(encoder *e) { return e->out->data + e->out->size; }
 static void advance(encoder *e, char *end) { e->out->size = (size_t)(end - e->out->data); }
 
 static int encode_value(encoder *e, int index, int depth);
+
+/* Behaviour at `index`: the hooks may turn it into an ext value (a handle); else it is refused. */
+static int encode_hooked(encoder *e, int index, int depth, const char *what) {
+    int8_t type = 0;
+    char payload[16];
+    uint32_t len = 0;
+    if (!e->hooks || !e->hooks->encode ||
+        e->hooks->encode(e->hooks->user, e->L, index, &type, payload, &len) != 0)
+        return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a %s", what);
+    if (len > sizeof payload)
+        return encode_fail(e, SPOOL_EINVAL, depth, "ext payload of %u bytes", len);
+    int rc = reserve(e, 3 + len, depth);
+    if (rc)
+        return rc;
+    /* msgpuck (Debian's 2.0) has no ext writer: fixext 1/2/4/8/16, else ext 8. */
+    char *p = cursor(e);
+    switch (len) {
+    case 1:
+        *p++ = (char)0xd4;
+        break;
+    case 2:
+        *p++ = (char)0xd5;
+        break;
+    case 4:
+        *p++ = (char)0xd6;
+        break;
+    case 8:
+        *p++ = (char)0xd7;
+        break;
+    case 16:
+        *p++ = (char)0xd8;
+        break;
+    default:
+        *p++ = (char)0xc7;
+        *p++ = (char)len;
+        break;
+    }
+    *p++ = (char)type;
+    memcpy(p, payload, len);
+    advance(e, p + len);
+    return 0;
+}
 
 /* A table without metatable at absolute `index`, `depth` tables already open around it. */
 static int encode_table(encoder *e, int index, int depth) {
@@ -262,7 +313,7 @@ static int encode_value(encoder *e, int index, int depth) {
     case LUA_TTABLE: {
         if (lua_getmetatable(L, index)) {
             lua_pop(L, 1);
-            return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a table with a metatable");
+            return encode_hooked(e, index, depth, "table with a metatable");
         }
         const void *table = lua_topointer(L, index);
         for (int i = 0; i < depth; i++)
@@ -276,6 +327,8 @@ static int encode_value(encoder *e, int index, int depth) {
     }
     case LUA_TUSERDATA: {
         spool_id id;
+        if (!codec_to_id(L, index, &id) && e->hooks)
+            return encode_hooked(e, index, depth, "userdata");
         if (codec_to_id(L, index, &id)) {
             if ((rc = reserve(e, 10, depth)))
                 return rc;
@@ -292,21 +345,107 @@ static int encode_value(encoder *e, int index, int depth) {
     case LUA_TLIGHTUSERDATA:
         return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a light userdata");
     case LUA_TFUNCTION:
-        return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a function");
+        return encode_hooked(e, index, depth, "function");
     case LUA_TTHREAD:
-        return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a coroutine");
+        return encode_hooked(e, index, depth, "coroutine");
     default:
         return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a %s",
                            lua_typename(L, lua_type(L, index)));
     }
 }
 
-/* Under lua_pcall: 1 = the value, 2 = the encoder. */
+/* Under lua_pcall: 1 = the encoder, 2.. = the values (values mode: an array of them). */
 static int encode_protected(lua_State *L) {
-    encoder *e = lua_touserdata(L, 2);
+    encoder *e = lua_touserdata(L, 1);
     e->L = L;
-    e->status = encode_value(e, 1, 0);
+    int top = lua_gettop(L);
+    if (e->label_base <= 0) {
+        e->status = encode_value(e, 2, 0);
+        return 0;
+    }
+    int rc = reserve(e, 5, 0);
+    if (rc)
+        return 0;
+    advance(e, mp_encode_array(cursor(e), (uint32_t)(top - 1)));
+    e->tables[0] = NULL;
+    for (int i = 2; i <= top && !rc; i++) {
+        e->steps[0] = (encode_step){0, i - 1};
+        rc = encode_value(e, i, 1);
+    }
     return 0;
+}
+
+/* The encoder of codec_encode and codec_encode_values: `count` values from `first` (values mode
+ * when label_base > 0) into out, after `front` bytes left for the caller. */
+static int encode_any(lua_State *L, int first, int count, const codec_limits *limits,
+                      const codec_hooks *hooks, int label_base, size_t front, codec_buffer *out,
+                      char *err, size_t err_size) {
+    codec_limits resolved;
+    if (codec_resolve_limits(limits, &resolved)) {
+        codec_say(err, err_size, "max_depth above %d", CODEC_DEPTH_CEILING);
+        return SPOOL_EINVAL;
+    }
+    /* Values mode spends one level on the array of values, which is not the user's nesting. */
+    unsigned levels = resolved.max_depth + (label_base > 0 ? 1 : 0);
+    /* The common depths fit on the C stack: no allocation besides the output. */
+    struct {
+        encoder e;
+        encode_step steps[CODEC_DEFAULT_MAX_DEPTH + 1];
+        const void *tables[CODEC_DEFAULT_MAX_DEPTH + 1];
+    } local;
+    encoder *e = &local.e;
+    size_t block_size = 0;
+    if (levels <= CODEC_DEFAULT_MAX_DEPTH + 1) {
+        e->steps = local.steps;
+        e->tables = local.tables;
+    } else {
+        block_size = sizeof(encoder) + levels * (sizeof(encode_step) + sizeof(const void *));
+        e = memory_alloc(out->allocator, block_size);
+        if (!e) {
+            codec_say(err, err_size, "out of memory");
+            return SPOOL_ENOMEM;
+        }
+        e->steps = (encode_step *)(e + 1);
+        e->tables = (const void **)(e->steps + levels);
+    }
+    e->limits = resolved;
+    e->limits.max_depth = levels;
+    e->allocator = out->allocator;
+    e->out = out;
+    e->err = err;
+    e->err_size = err_size;
+    e->status = 0;
+    e->hooks = hooks;
+    e->label_base = label_base;
+    out->size = 0;
+    int rc = 0;
+    if (front > 0 && (rc = reserve(e, front, 0)) == 0)
+        out->size = front;
+    if (rc) {
+        /* reported by reserve */
+    } else if (!lua_checkstack(L, count + 4)) {
+        codec_say(err, err_size, "Lua stack exhausted");
+        rc = SPOOL_ENOMEM;
+    } else {
+        first = lua_absindex(L, first);
+        lua_pushcfunction(L, encode_protected);
+        lua_pushlightuserdata(L, e);
+        for (int i = 0; i < count; i++)
+            lua_pushvalue(L, first + i);
+        int status = lua_pcall(L, count + 1, 0, 0);
+        if (status != LUA_OK) {
+            if (!e->status)
+                codec_say(err, err_size, "Lua error while encoding: %s",
+                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+            lua_pop(L, 1);
+            rc = e->status ? e->status : status == LUA_ERRMEM ? SPOOL_ENOMEM : SPOOL_EINVAL;
+        } else {
+            rc = e->status;
+        }
+    }
+    if (block_size)
+        memory_free(out->allocator, e, block_size);
+    return rc;
 }
 
 int codec_encode(lua_State *L, int index, const spool_allocator *a, const codec_limits *limits,
@@ -320,48 +459,21 @@ int codec_encode(lua_State *L, int index, const spool_allocator *a, const codec_
         codec_say(err, err_size, "no value to encode");
         return SPOOL_EINVAL;
     }
-    codec_limits resolved;
-    if (codec_resolve_limits(limits, &resolved)) {
-        codec_say(err, err_size, "max_depth above %d", CODEC_DEPTH_CEILING);
-        return SPOOL_EINVAL;
-    }
-    size_t block_size =
-        sizeof(encoder) + resolved.max_depth * (sizeof(encode_step) + sizeof(const void *));
-    encoder *e = memory_alloc(out->allocator, block_size);
-    if (!e) {
-        codec_say(err, err_size, "out of memory");
-        return SPOOL_ENOMEM;
-    }
-    e->steps = (encode_step *)(e + 1);
-    e->tables = (const void **)(e->steps + resolved.max_depth);
-    e->limits = resolved;
-    e->allocator = out->allocator;
-    e->out = out;
-    e->err = err;
-    e->err_size = err_size;
-    e->status = 0;
-    int rc = 0;
-    if (!lua_checkstack(L, 4)) {
-        codec_say(err, err_size, "Lua stack exhausted");
-        rc = SPOOL_ENOMEM;
-    } else {
-        index = lua_absindex(L, index);
-        lua_pushcfunction(L, encode_protected);
-        lua_pushvalue(L, index);
-        lua_pushlightuserdata(L, e);
-        int status = lua_pcall(L, 2, 0, 0);
-        if (status != LUA_OK) {
-            if (!e->status)
-                codec_say(err, err_size, "Lua error while encoding: %s",
-                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-            lua_pop(L, 1);
-            rc = e->status ? e->status : status == LUA_ERRMEM ? SPOOL_ENOMEM : SPOOL_EINVAL;
-        } else {
-            rc = e->status;
-        }
-    }
-    memory_free(out->allocator, e, block_size);
+    int rc = encode_any(L, index, 1, limits, NULL, 0, 0, out, err, err_size);
     if (rc)
         codec_buffer_free(out);
     return rc;
+}
+
+int codec_encode_values(lua_State *L, int first, int count, const codec_limits *limits,
+                        const codec_hooks *hooks, int label_base, size_t front, codec_buffer *out,
+                        char *err, size_t err_size) {
+    if (err && err_size)
+        err[0] = '\0';
+    if (!out || !L || count < 0 || label_base < 1 || (count > 0 && first == 0))
+        return SPOOL_EINVAL;
+    if (!out->allocator)
+        out->allocator = &memory_default_allocator;
+    out->size = 0;
+    return encode_any(L, first, count, limits, hooks, label_base, front, out, err, err_size);
 }

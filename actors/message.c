@@ -26,6 +26,16 @@ void dead_letter_note(spool_runtime *rt, spool_dead_reason reason, spool_id to, 
         rt->on_dead_letter(rt->dead_letter_user, reason, to, &m->view);
 }
 
+int spool_dead_letter_report(spool_runtime *rt, spool_dead_reason reason, spool_id to,
+                             const spool_message *view) {
+    if (!rt || !view || (unsigned)reason >= SPOOL_DEAD_REASON_COUNT)
+        return SPOOL_EINVAL;
+    pr_faa_64(&rt->dead_letters[reason], 1);
+    if (rt->on_dead_letter)
+        rt->on_dead_letter(rt->dead_letter_user, reason, to, view);
+    return 0;
+}
+
 void dead_letter(spool_runtime *rt, spool_dead_reason reason, spool_id to, message *m) {
     dead_letter_note(rt, reason, to, m);
     /* A request that will never be handled still owes its caller an answer - unless the caller

@@ -120,6 +120,15 @@ typedef enum spool_dead_reason {
 SPOOL_API const char *spool_dead_reason_name(spool_dead_reason reason);
 
 /*
+ * For layers that keep messages aside after their handler returned (the Lua layer holds messages
+ * while an actor waits): a message that will now never be handled is counted as a dead letter of
+ * `reason` and given to the hook, like the runtime's own. The caller still owns the message. Any
+ * thread. Errors: SPOOL_EINVAL.
+ */
+SPOOL_API int spool_dead_letter_report(spool_runtime *rt, spool_dead_reason reason, spool_id to,
+                                       const spool_message *message);
+
+/*
  * Called for every dead letter, on the thread where it happened, before the payload is freed.
  * `to` is the intended receiver. Must not block; may send.
  */

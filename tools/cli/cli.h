@@ -2,7 +2,8 @@
  * cli.h - the one internal header of the `spool` command line: the ZeroMQ client that asks an admin
  * endpoint (include/spool_admin.h) for a metrics snapshot, the snapshot parsed out of its JSON, the
  * figures derived from two snapshots (rates, busy fraction, wait quantiles over an interval), and
- * the subcommands (stats.c, top.c, plot.c) that show them.
+ * the subcommands (stats.c, top.c, plot.c) that show them; and `spool run` (run.c), which runs a
+ * Lua program in a runtime of its own (include/spool_lua.h).
  */
 #ifndef SPOOL_CLI_H
 #define SPOOL_CLI_H
@@ -12,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <spool.h> /* SPOOL_HISTOGRAM_BUCKETS; nothing from the library is linked */
+#include <spool.h> /* SPOOL_HISTOGRAM_BUCKETS; stats and top use nothing else of it */
 
 #define CLI_DEFAULT_TIMEOUT_MS 2000
 
@@ -143,6 +144,8 @@ void cli_sleep(double seconds, volatile sig_atomic_t *stop);
 
 int cli_stats_main(int argc, char **argv);
 int cli_top_main(int argc, char **argv);
+/* run.c: `spool run SCRIPT.lua [ARGS...]`, the one subcommand that runs a runtime itself. */
+int cli_run_main(int argc, char **argv);
 
 /* stats.c: the readable table of one snapshot. */
 void cli_stats_print_table(FILE *out, const char *endpoint, const cli_snapshot *snapshot);

@@ -1,10 +1,11 @@
 /*
- * spool.c - the `spool` command line: reads the subcommand and hands over to it. `spool stats`
- * (stats.c, plot.c) and `spool top` (top.c) talk to a running program's admin endpoint
- * (include/spool_admin.h) over ZeroMQ; `spool run` and `spool keygen` arrive with their issues and
- * say so instead of pretending.
+ * spool.c - the `spool` command line: reads the subcommand and hands over to it. `spool run`
+ * (run.c) runs a Lua program in a runtime of its own; `spool stats` (stats.c, plot.c) and
+ * `spool top` (top.c) talk to a running program's admin endpoint (include/spool_admin.h) over
+ * ZeroMQ; `spool keygen` arrives with its issue and says so instead of pretending.
  *
- * Exit status: 0 done, 1 the endpoint did not answer or answered nonsense, 2 usage.
+ * Exit status: 0 done, 1 the endpoint did not answer or answered nonsense, 2 usage; `spool run`
+ * exits with the Lua program's own status.
  */
 #include "cli.h"
 
@@ -21,7 +22,8 @@ static const char usage[] =
     "                                   sample it for N seconds and draw mailbox depth and p99\n"
     "                                   wait of the busiest actors into an SVG file\n"
     "  top ENDPOINT                     live view of threads and the busiest mailboxes\n"
-    "  run SCRIPT.lua                   (not built yet: arrives with the Lua interpreter)\n"
+    "  run SCRIPT.lua [ARGS...]         run a Lua program, SCRIPT.lua as its main actor\n"
+    "      [--threads N] [--cpus LIST] [--config FILE] [--admin ENDPOINT]\n"
     "  keygen                           (not built yet: arrives with nodes)\n"
     "\n"
     "ENDPOINT is the program's admin endpoint (spool_admin_start, SPOOL_ADMIN, [runtime] admin),\n"
@@ -97,11 +99,8 @@ int main(int argc, char **argv) {
         return cli_stats_main(argc - 1, argv + 1);
     if (strcmp(command, "top") == 0)
         return cli_top_main(argc - 1, argv + 1);
-    if (strcmp(command, "run") == 0) {
-        fputs("spool run: not built yet (the Lua interpreter layer arrives with its issue)\n",
-              stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (strcmp(command, "run") == 0)
+        return cli_run_main(argc - 1, argv + 1);
     if (strcmp(command, "keygen") == 0) {
         fputs("spool keygen: not built yet (CURVE keys for nodes arrive with their issue)\n",
               stderr);

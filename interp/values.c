@@ -1,0 +1,541 @@
+/*
+ * values.c - how Lua values travel between actors: the header of every Lua message, the codec
+ * hooks that turn an actor into a proxy and behaviour into a handle, the handles a home keeps for
+ * the proxies elsewhere, and the proxies' reference counts.
+ *
+ * Reference counting across threads without sharing memory: every count lives at the home, in its
+ * interpreter, and changes only by messages to the home (or at the home itself). A proxy owns the
+ * references it received; when it is collected it sends them back (LM_RELEASE). A proxy that goes
+ * to a third actor first sends LM_RETAIN to the home, then the message: mailboxes are FIFO per
+ * sender, so the home sees the retain before this sender's own release, and the count never drops
+ * to zero while a reference is on its way. A handle sent to its own home moves no reference
+ * (EXT_HANDLE_BORROWED): the sender's proxy outlives the message in its mailbox order.
+ */
+#include "interp/interp.h"
+
+#include "mailbox/memory.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Headers                                                                                        */
+
+static void put_le(char *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t lm_header_size(int chain_len, size_t key_len) {
+    return LM_HEADER + (size_t)chain_len * 8 + key_len;
+}
+
+void lm_header_write(char *out, uint8_t op, const spool_id *chain, int chain_len, const char *key,
+                     size_t key_len, uint64_t handle, uint32_t count) {
+    out[0] = (char)op;
+    out[1] = (char)chain_len;
+    put_le(out + 2, key_len, 2);
+    put_le(out + 4, count, 4);
+    put_le(out + 8, handle, 8);
+    char *p = out + LM_HEADER;
+    for (int i = 0; i < chain_len; i++, p += 8)
+        put_le(p, chain[i], 8);
+    if (key_len)
+        memcpy(p, key, key_len);
+}
+
+int lm_header_parse(const void *data, size_t size, lm_header *h) {
+    const unsigned char *u = data;
+    if (!data || size < LM_HEADER)
+        return -1;
+    h->op = u[0];
+    h->chain_len = u[1];
+    h->key_len = (uint16_t)get_le(u + 2, 2);
+    h->count = (uint32_t)get_le(u + 4, 4);
+    h->handle = get_le(u + 8, 8);
+    if (h->chain_len > LM_CHAIN_MAX || h->op > OP_LOAD)
+        return -1;
+    size_t need = lm_header_size(h->chain_len, h->key_len);
+    if (need > size)
+        return -1;
+    for (int i = 0; i < h->chain_len; i++)
+        h->chain[i] = get_le(u + LM_HEADER + 8 * i, 8);
+    h->key = (const char *)u + LM_HEADER + 8 * h->chain_len;
+    h->values = h->key + h->key_len;
+    h->values_size = size - need;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Proxies                                                                                        */
+
+static const char PROXIES_KEY = 'p'; /* registry: weak cache (home, handle) -> proxy */
+
+proxy *proxy_test(lua_State *L, int index) { return luaL_testudata(L, index, PROXY_METATABLE); }
+
+/* Pushes the proxy of (home, handle), adding `owned` references to it. Raises on memory. */
+static proxy *proxy_push(lua_State *L, spool_id home, uint64_t handle, int64_t owned) {
+    char key[16];
+    put_le(key, home, 8);
+    put_le(key + 8, handle, 8);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXIES_KEY);
+    lua_pushlstring(L, key, sizeof key);
+    lua_rawget(L, -2);
+    proxy *p = proxy_test(L, -1);
+    if (p) {
+        p->count += owned;
+        lua_remove(L, -2);
+        return p;
+    }
+    lua_pop(L, 1);
+    p = lua_newuserdatauv(L, sizeof *p, 2); /* 1: stub cache, 2: the proxy it times */
+    *p = (proxy){home, handle, owned, 0};
+    luaL_setmetatable(L, PROXY_METATABLE);
+    lua_pushlstring(L, key, sizeof key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+    lua_remove(L, -2);
+    return p;
+}
+
+void proxy_push_actor(lua_State *L, spool_id id) { proxy_push(L, id, 0, 0); }
+
+spool_id values_to_actor(lua_State *L, int index) {
+    proxy *p = proxy_test(L, index);
+    if (p)
+        return p->handle == 0 ? p->home : 0;
+    request *r = luaL_testudata(L, index, REQUEST_METATABLE);
+    if (r)
+        return r->m.from;
+    spool_id id;
+    if (codec_to_id(L, index, &id))
+        return id;
+    return 0;
+}
+
+/* __gc: give the references back to the home. */
+static int proxy_gc(lua_State *L) {
+    proxy *p = lua_touserdata(L, 1);
+    interp_thread *t = thread_of(L);
+    if (p->count > 0 && p->handle != 0 && !__atomic_load_n(&t->world->closing, __ATOMIC_RELAXED)) {
+        char buf[LM_HEADER];
+        int64_t n = p->count;
+        while (n > 0) {
+            uint32_t chunk = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+            lm_header_write(buf, 0, NULL, 0, NULL, 0, p->handle, chunk);
+            /* A home that is gone took its objects with it: nothing to release then. */
+            (void)spool_send(t->world->rt, p->home, LM_RELEASE, buf, sizeof buf);
+            n -= chunk;
+        }
+    }
+    p->count = 0;
+    return 0;
+}
+
+static int proxy_tostring(lua_State *L) {
+    proxy *p = lua_touserdata(L, 1);
+    if (p->handle == 0)
+        lua_pushfstring(L, "actor<%s>", id_hex(p->home).s);
+    else
+        lua_pushfstring(L, "handle<%s#%d>", id_hex(p->home).s, (int)p->handle);
+    return 1;
+}
+
+/* A stub: calls key on the proxy's object (upvalue 1: the proxy, 2: the key). */
+static int stub_call(lua_State *L) {
+    proxy *p = lua_touserdata(L, lua_upvalueindex(1));
+    size_t len;
+    const char *key = lua_tolstring(L, lua_upvalueindex(2), &len);
+    return lib_remote_call(L, p->home, OP_INVOKE, p->handle, key, len, 1, p->timeout_ms);
+}
+
+/* __index: a field of the remote object. Functions become stubs (cached per proxy); other values
+ * are fetched each time (they may change). */
+static int proxy_index(lua_State *L) {
+    proxy *p = lua_touserdata(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "a remote object is indexed by strings only (got %s)",
+                          luaL_typename(L, 2));
+    lua_getiuservalue(L, 1, 1);
+    if (lua_istable(L, -1)) {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, -2) != LUA_TNIL)
+            return 1;
+        lua_pop(L, 2);
+    } else {
+        lua_pop(L, 1);
+    }
+    size_t len;
+    const char *key = lua_tolstring(L, 2, &len);
+    lua_settop(L, 2);
+    return lib_remote_call(L, p->home, OP_INDEX, p->handle, key, len, 3, p->timeout_ms);
+}
+
+static int proxy_call(lua_State *L) {
+    proxy *p = lua_touserdata(L, 1);
+    return lib_remote_call(L, p->home, OP_INVOKE, p->handle, "", 0, 2, p->timeout_ms);
+}
+
+static int proxy_newindex(lua_State *L) {
+    return luaL_error(L, "cannot assign to a field of a remote object (%s): call a function of it",
+                      luaL_tolstring(L, 1, NULL));
+}
+
+/* What an OP_INDEX answer becomes at the caller: ("f") a stub, cached; ("v", value) the value. */
+int values_index_result(lua_State *L, int pi, int ki, int first) {
+    const char *kind = lua_tostring(L, first);
+    if (!kind || kind[0] != 'f') {
+        lua_pushvalue(L, first + 1);
+        return 1;
+    }
+    lua_getiuservalue(L, pi, 1);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, pi, 1);
+    }
+    lua_pushvalue(L, ki);
+    lua_pushvalue(L, pi);
+    lua_pushvalue(L, ki);
+    lua_pushcclosure(L, stub_call, 2);
+    lua_pushvalue(L, -1);
+    lua_insert(L, -4); /* result below the cache table */
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* spool.with_timeout(proxy, seconds): the same remote object; its calls give up after seconds. */
+int values_with_timeout(lua_State *L) {
+    proxy *p = luaL_checkudata(L, 1, PROXY_METATABLE);
+    lua_Number s = luaL_checknumber(L, 2);
+    luaL_argcheck(L, s > 0 && s < 4.0e6, 2, "seconds must be > 0 and < 4e6");
+    proxy *q = lua_newuserdatauv(L, sizeof *q, 2);
+    *q = (proxy){p->home, p->handle, 0, (unsigned)(s * 1000.0 + 0.999)};
+    if (q->timeout_ms == 0)
+        q->timeout_ms = 1;
+    luaL_setmetatable(L, PROXY_METATABLE);
+    lua_pushvalue(L, 1); /* keeps the references of the original alive */
+    lua_setiuservalue(L, -2, 2);
+    return 1;
+}
+
+static int request_tostring(lua_State *L) {
+    request *r = lua_touserdata(L, 1);
+    lua_pushfstring(L, "request<%d from actor<%s>>", (int)r->m.request_id, id_hex(r->m.from).s);
+    return 1;
+}
+
+void values_open(lua_State *L) {
+    luaL_newmetatable(L, PROXY_METATABLE);
+    static const luaL_Reg proxy_meta[] = {
+        {"__index", proxy_index}, {"__newindex", proxy_newindex}, {"__call", proxy_call},
+        {"__gc", proxy_gc},       {"__tostring", proxy_tostring}, {NULL, NULL}};
+    luaL_setfuncs(L, proxy_meta, 0);
+    lua_pushliteral(L, "spool.proxy");
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, REQUEST_METATABLE);
+    lua_pushcfunction(L, request_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    lua_newtable(L); /* the proxy cache: weak values */
+    lua_newtable(L);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PROXIES_KEY);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Handles at home                                                                                */
+
+/* Pushes the exports table of `a` ({values, counts, ids}), making it on first use. */
+static void exports_table(lua_actor *a, lua_State *L) {
+    if (a->exports_ref != LUA_NOREF && a->exports_ref != LUA_REFNIL) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, a->exports_ref);
+        return;
+    }
+    lua_createtable(L, 0, 3);
+    lua_newtable(L);
+    lua_setfield(L, -2, "values");
+    lua_newtable(L);
+    lua_setfield(L, -2, "counts");
+    lua_newtable(L);
+    lua_setfield(L, -2, "ids");
+    lua_pushvalue(L, -1);
+    a->exports_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void exports_push(lua_actor *a, lua_State *L, uint64_t handle) {
+    if (handle == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, a->root_ref);
+        return;
+    }
+    exports_table(a, L);
+    lua_getfield(L, -1, "values");
+    lua_rawgeti(L, -1, (lua_Integer)handle);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Exports the value at `index` (one more reference); returns its handle. */
+static uint64_t exports_add(lua_actor *a, lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    exports_table(a, L);
+    int ex = lua_gettop(L);
+    lua_getfield(L, ex, "ids");
+    lua_pushvalue(L, index);
+    lua_rawget(L, -2);
+    uint64_t h;
+    if (lua_isinteger(L, -1)) {
+        h = (uint64_t)lua_tointeger(L, -1);
+    } else {
+        h = ++a->next_handle;
+        lua_pushvalue(L, index);
+        lua_pushinteger(L, (lua_Integer)h);
+        lua_rawset(L, -4);
+        lua_getfield(L, ex, "values");
+        lua_pushvalue(L, index);
+        lua_rawseti(L, -2, (lua_Integer)h);
+        lua_pop(L, 1);
+        stat_add(&a->world->handles, 1);
+    }
+    lua_settop(L, ex - 1);
+    exports_retain(a, h, 1);
+    return h;
+}
+
+void exports_retain(lua_actor *a, uint64_t handle, int64_t count) {
+    lua_State *L = a->thread->L;
+    if (handle == 0 || count <= 0)
+        return;
+    exports_table(a, L);
+    lua_getfield(L, -1, "counts");
+    lua_rawgeti(L, -1, (lua_Integer)handle);
+    lua_Integer n = lua_tointeger(L, -1) + count;
+    lua_pop(L, 1);
+    lua_pushinteger(L, n);
+    lua_rawseti(L, -2, (lua_Integer)handle);
+    lua_pop(L, 2);
+}
+
+void exports_release(lua_actor *a, uint64_t handle, int64_t count) {
+    lua_State *L = a->thread->L;
+    if (handle == 0 || count <= 0)
+        return;
+    exports_table(a, L);
+    int ex = lua_gettop(L);
+    lua_getfield(L, ex, "counts");
+    lua_rawgeti(L, -1, (lua_Integer)handle);
+    if (!lua_isinteger(L, -1)) {
+        lua_settop(L, ex - 1); /* already gone */
+        return;
+    }
+    lua_Integer n = lua_tointeger(L, -1) - count;
+    lua_pop(L, 1);
+    if (n > 0) {
+        lua_pushinteger(L, n);
+        lua_rawseti(L, -2, (lua_Integer)handle);
+        lua_settop(L, ex - 1);
+        return;
+    }
+    /* The last reference anywhere: the home lets go of the object. */
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)handle);
+    lua_getfield(L, ex, "values");
+    lua_rawgeti(L, -1, (lua_Integer)handle);
+    lua_getfield(L, ex, "ids");
+    lua_pushvalue(L, -2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)handle);
+    lua_settop(L, ex - 1);
+    stat_add(&a->world->handles, -1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Codec hooks                                                                                    */
+
+#define RETAIN_MAX 64
+
+typedef struct encode_ctx {
+    interp_thread *t;
+    lua_actor *exporter;
+    spool_id to;
+    int retains;
+    struct {
+        spool_id home;
+        uint64_t handle;
+        uint32_t count;
+    } retain[RETAIN_MAX];
+} encode_ctx;
+
+static void put_be(char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be(const char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+static int note_retain(encode_ctx *e, spool_id home, uint64_t handle) {
+    for (int i = 0; i < e->retains; i++) {
+        if (e->retain[i].home == home && e->retain[i].handle == handle) {
+            e->retain[i].count++;
+            return 0;
+        }
+    }
+    if (e->retains == RETAIN_MAX)
+        return -1;
+    e->retain[e->retains].home = home;
+    e->retain[e->retains].handle = handle;
+    e->retain[e->retains].count = 1;
+    e->retains++;
+    return 0;
+}
+
+static int hook_encode(void *user, lua_State *L, int index, int8_t *type, char payload[16],
+                       uint32_t *len) {
+    encode_ctx *e = user;
+    proxy *p = proxy_test(L, index);
+    if (p) {
+        put_be(payload, p->home);
+        if (p->handle == 0) {
+            *type = CODEC_EXT_ID;
+            *len = 8;
+            return 0;
+        }
+        put_be(payload + 8, p->handle);
+        *len = 16;
+        if (p->home == e->to) {
+            *type = EXT_HANDLE_BORROWED;
+            return 0;
+        }
+        *type = EXT_HANDLE_OWNED;
+        return note_retain(e, p->home, p->handle);
+    }
+    request *r = luaL_testudata(L, index, REQUEST_METATABLE);
+    if (r) { /* stands for its caller */
+        put_be(payload, r->m.from);
+        *type = CODEC_EXT_ID;
+        *len = 8;
+        return 0;
+    }
+    if (!e->exporter || lua_type(L, index) == LUA_TTHREAD)
+        return -1;
+    uint64_t h = exports_add(e->exporter, L, index);
+    put_be(payload, e->exporter->id);
+    put_be(payload + 8, h);
+    *type = EXT_HANDLE_OWNED;
+    *len = 16;
+    return 0;
+}
+
+typedef struct decode_ctx {
+    lua_actor *self;
+} decode_ctx;
+
+static int hook_accepts(void *user, int8_t type, uint32_t len) {
+    (void)user;
+    return (type == CODEC_EXT_ID && len == 8) ||
+           ((type == EXT_HANDLE_OWNED || type == EXT_HANDLE_BORROWED) && len == 16);
+}
+
+static void hook_decode(void *user, lua_State *L, int8_t type, const char *payload, uint32_t len) {
+    decode_ctx *d = user;
+    (void)len;
+    spool_id home = get_be(payload);
+    if (type == CODEC_EXT_ID) {
+        proxy_push_actor(L, home);
+        return;
+    }
+    uint64_t handle = get_be(payload + 8);
+    if (d->self && home == d->self->id) {
+        exports_push(d->self, L, handle);
+        if (type == EXT_HANDLE_OWNED)
+            exports_release(d->self, handle, 1);
+        return;
+    }
+    proxy_push(L, home, handle, type == EXT_HANDLE_OWNED ? 1 : 0);
+}
+
+int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
+                  int count, size_t front, int label_base) {
+    encode_ctx e;
+    e.t = t;
+    e.exporter = exporter;
+    e.to = to;
+    e.retains = 0;
+    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &e};
+    int rc = codec_encode_values(L, first, count, NULL, &hooks, label_base, front, &t->scratch,
+                                 t->err, sizeof t->err);
+    if (rc) {
+        if (e.retains == RETAIN_MAX && !t->err[0])
+            snprintf(t->err, sizeof t->err, "more than %d handles in one message", RETAIN_MAX);
+        return rc;
+    }
+    for (int i = 0; i < e.retains; i++) {
+        char buf[LM_HEADER];
+        lm_header_write(buf, 0, NULL, 0, NULL, 0, e.retain[i].handle, e.retain[i].count);
+        (void)spool_send(t->world->rt, e.retain[i].home, LM_RETAIN, buf, sizeof buf);
+    }
+    return 0;
+}
+
+int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
+                  int *count) {
+    decode_ctx d = {self};
+    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &d};
+    return codec_decode_values(L, data, size, NULL, &hooks, count, t->err, sizeof t->err);
+}
+
+/* Payloads up to this size are copied into the message; larger ones hand over the buffer. */
+#define SEND_COPY_MAX (64u << 10)
+
+int values_send(interp_thread *t, spool_id to, uint32_t type) {
+    codec_buffer *b = &t->scratch;
+    if (b->size <= SEND_COPY_MAX)
+        return spool_send(t->world->rt, to, type, b->data, b->size);
+    /* The scratch buffer comes from malloc (memory_default_allocator): free() releases it. */
+    int rc = spool_send_owned(t->world->rt, to, type, b->data, b->size, free);
+    *b = (codec_buffer){NULL, 0, 0, &memory_default_allocator};
+    return rc;
+}
+
+int values_reply(interp_thread *t, lua_State *L, lua_actor *a, const spool_message *req, int first,
+                 int count) {
+    int rc = values_encode(t, L, a, req->from, first, count, 0, 1);
+    if (rc) {
+        char words[600];
+        snprintf(words, sizeof words, "the answer cannot be sent: %s", t->err);
+        return values_reply_error(t, L, req, words, "");
+    }
+    return spool_reply(t->world->rt, req, LM_REPLY_OK, t->scratch.data, t->scratch.size);
+}
+
+int values_reply_error(interp_thread *t, lua_State *L, const spool_message *req,
+                       const char *message, const char *traceback) {
+    lua_pushstring(L, message);
+    lua_pushstring(L, traceback ? traceback : "");
+    int rc = codec_encode_values(L, -2, 2, NULL, NULL, 1, 0, &t->scratch, t->err, sizeof t->err);
+    lua_pop(L, 2);
+    if (rc)
+        return rc;
+    return spool_reply(t->world->rt, req, LM_REPLY_ERR, t->scratch.data, t->scratch.size);
+}

@@ -159,8 +159,10 @@ void request_handle_owner(sched_thread *t, actor *a, message *m) {
     t->request_answered = 0;
     a->behavior->handle((spool_ctx *)a, a->state, &m->view);
     t->request = NULL;
-    if (t->request_answered || a->stopping)
-        return; /* answered, or about to end: the end answers what is left */
+    if (t->request_answered)
+        return;
+    /* Unanswered, even by an actor that stops in this very handler: its end answers the owed
+     * requests with an error, so the caller never waits for nothing. */
     owed_reply *o = memory_alloc(&a->rt->allocator, sizeof *o);
     if (!o)
         return; /* cannot remember it: the caller's timeout still ends the wait */

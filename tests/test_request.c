@@ -408,6 +408,25 @@ static void call_gets_enoent_when_callee_ends_without_answering_a_handled_reques
     assert_int_equal(s.status, SPOOL_ENOENT);
 }
 
+static void call_gets_enoent_when_callee_stops_itself_while_handling_the_request(void **state) {
+    (void)state;
+    spool_runtime *rt = start_runtime();
+    spool_id callee = spawn_on(rt, &stopper_behavior, NULL, 1); /* stops inside the request */
+    caller_state s = caller_for(callee, 12);
+    s.timeout_ms = 5000; /* only so that a broken runtime ends the test */
+    spool_id caller = spawn_on(rt, &caller_behavior, &s, 0);
+
+    assert_int_equal(spool_send(rt, caller, T_START, NULL, 0), 0);
+    wait_all_ended(rt);
+
+    assert_int_equal(s.call_rc, 0);
+    assert_int_equal(s.conts, 1);
+    assert_true(s.reply_null);
+    finish(&rt, NO_DEAD_LETTERS);
+    /* Its end answers the request it was handling: an error at once, not the timeout. */
+    assert_int_equal(s.status, SPOOL_ENOENT);
+}
+
 static void deferred_reply_from_copied_request_reaches_the_caller(void **state) {
     (void)state;
     spool_runtime *rt = start_runtime();
@@ -833,6 +852,7 @@ int main(void) {
         cmocka_unit_test(call_to_stale_id_fails_with_enoent_and_continuation_never_runs),
         cmocka_unit_test(call_gets_enoent_when_callee_stops_with_request_queued),
         cmocka_unit_test(call_gets_enoent_when_callee_ends_without_answering_a_handled_request),
+        cmocka_unit_test(call_gets_enoent_when_callee_stops_itself_while_handling_the_request),
         cmocka_unit_test(deferred_reply_from_copied_request_reaches_the_caller),
         cmocka_unit_test(call_wait_from_main_thread_gets_the_reply),
         cmocka_unit_test(call_wait_times_out_within_a_reasonable_window),

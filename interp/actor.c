@@ -216,7 +216,7 @@ static void run(lua_actor *a, interp_thread *t, int nargs) {
         char *full = malloc(strlen(msg) + strlen(tb) + 2);
         if (full)
             sprintf(full, "%s\n%s", msg, tb);
-        world_actor_failed(a->world, a->id, a->script, full ? full : msg);
+        world_actor_failed(a->world, a->id, a->script, full ? full : msg, !a->as_main);
         if (a->as_main)
             world_main_ended(a->world, 1, full ? full : msg);
         free(full);
@@ -388,7 +388,7 @@ static void start(lua_actor *a, interp_thread *t) {
     lua_pushcfunction(L, start_script_protected);
     lua_pushlightuserdata(L, a);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        world_actor_failed(a->world, a->id, a->script, error_text(L));
+        world_actor_failed(a->world, a->id, a->script, error_text(L), !a->as_main);
         if (a->as_main)
             world_main_ended(a->world, 1, lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -719,7 +719,7 @@ static void handle(spool_ctx *ctx, void *state, const spool_message *m) {
         a->id = spool_self(ctx);
         a->thread = world_thread(a->world, spool_ctx_thread(ctx));
         if (!a->thread) {
-            world_actor_failed(a->world, a->id, a->script, "no Lua interpreter on its thread");
+            world_actor_failed(a->world, a->id, a->script, "no Lua interpreter on its thread", 1);
             if (a->as_main)
                 world_main_ended(a->world, 1, "no Lua interpreter on its thread");
             stop_self(a, LUA_EXIT_ERROR);

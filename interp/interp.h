@@ -134,8 +134,10 @@ interp_thread *world_thread(struct spool_lua *w, int index);
 static inline interp_thread *thread_of(lua_State *L) {
     return *(interp_thread **)lua_getextraspace(L);
 }
-/* Reports (stderr when configured) and remembers why an actor failed. */
-void world_actor_failed(struct spool_lua *w, spool_id id, const char *what, const char *text);
+/* Counts, reports (stderr when configured and `report`) and remembers why an actor failed. The
+ * main actor's failure is not reported here: spool_lua_run hands it to its caller. */
+void world_actor_failed(struct spool_lua *w, spool_id id, const char *what, const char *text,
+                        int report);
 /* Words for an exit reason: "normal", "noproc", "shutdown", the error's text, "exit N". */
 void world_exit_text(struct spool_lua *w, spool_id id, int reason, char *out, size_t size);
 /* The main actor ended: status and error (may be NULL). */

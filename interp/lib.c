@@ -147,10 +147,15 @@ static int l_receive(lua_State *L) {
     int n = actor_take_held(a, L);
     if (n > 0)
         return n;
-    if (timed && ms == 0)
-        return 0;
     lua_actor_wait(a, WAIT_RECEIVE, timed);
-    if (timed) {
+    if (timed && ms == 0) {
+        /* A poll: what is in the mailbox now comes before this wake-up (FIFO), so the poll sees
+         * every message that arrived before it, and nil if there was none. */
+        uint64_t token = a->wait_token;
+        int rc = spool_send(a->world->rt, a->id, LM_WAKE, &token, sizeof token);
+        if (rc != 0)
+            return luaL_error(L, "spool.receive: %s", spool_strerror(rc));
+    } else if (timed) {
         uint64_t token = a->wait_token;
         int rc =
             spool_send_after(a->world->rt, a->id, ms, LM_WAKE, &token, sizeof token, &a->timer);

@@ -160,9 +160,9 @@ interp_thread *world_thread(spool_lua *w, int index) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Failures and exits                                                                             */
 
-void world_actor_failed(spool_lua *w, spool_id id, const char *what, const char *text) {
+void world_actor_failed(spool_lua *w, spool_id id, const char *what, const char *text, int report) {
     stat_add(&w->failed, 1);
-    if (w->config.report_errors)
+    if (report && w->config.report_errors)
         fprintf(stderr, "spool: actor<%016llx> (%s) failed: %s\n", (unsigned long long)id, what,
                 text);
     char *copy = strdup(text);

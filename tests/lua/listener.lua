@@ -1,0 +1,7 @@
+-- An object that also takes plain messages (on_message) and remembers them.
+local spool = require "spool"
+local got = {}
+return {
+  on_message = function(from, what, n) got[#got + 1] = what .. ":" .. tostring(n) end,
+  seen = function() return got end,
+}

@@ -1,0 +1,3 @@
+-- Takes requests and never answers them.
+local spool = require "spool"
+while true do spool.receive() end

@@ -1,0 +1,76 @@
+-- Erlang-style actors: per-sender FIFO from many senders on both threads, exact counts; messages
+-- that arrive while the actor waits for a call are kept, in order; names; exit; down notices.
+local spool = require "spool"
+local check = require "check"
+local senders, n = 6, tonumber(os.getenv("SPOOL_STRESS") or "1") * 2000
+for i = 1, senders do
+  spool.spawn("sender", {thread = i % spool.threads()}, spool.self(), n, "s" .. i)
+end
+local last, ended, total = {}, 0, 0
+while ended < senders do
+  local _, tag, i = spool.receive(30)
+  check.ok(tag ~= nil, "a message before the timeout")
+  if i == "end" then
+    check.eq(last[tag], n, tag .. " sent everything before its end")
+    ended = ended + 1
+  else
+    check.eq(i, (last[tag] or 0) + 1, tag .. " in order")
+    last[tag] = i
+    total = total + 1
+  end
+end
+check.eq(total, senders * n, "every message, once")
+
+-- Kept while waiting for a call: they come afterwards, in order.
+local slow = spool.spawn("slow", {thread = 1})
+spool.spawn("sender", {thread = 0}, spool.self(), 5, "during")
+check.eq(slow.nap(0.05), "rested", "the call answers")
+for i = 1, 5 do
+  local _, tag, k = spool.receive(5)
+  check.eq(tag, "during", "kept message " .. i)
+  check.eq(k, i, "kept in order")
+end
+check.eq(select(3, spool.receive(5)), "end", "and the last one")
+
+-- Names.
+check.eq(spool.register("main"), true, "register")
+check.ok(spool.whereis("main") == spool.self(), "whereis finds it")
+local ok, why = spool.register("main")
+check.eq(ok, false, "a name is taken once")
+check.eq(why, "name taken", "and says so")
+check.eq(spool.whereis("nobody"), nil, "an unknown name")
+local named = spool.spawn("slow", {name = "sleepy", thread = 1})
+check.ok(spool.whereis("sleepy") == named, "spawn registers its name")
+check.raises("the name 'sleepy' is taken", spool.spawn, "slow", {name = "sleepy"})
+check.eq(spool.whereis("sleepy").quick(), "quick", "call through whereis")
+
+-- Down notices: a normal end, an actor already gone, a stop from outside.
+local quick = spool.spawn("sender", {thread = 1}, spool.self(), 0, "q")
+spool.monitor(quick)
+local saw_end, saw_down = false, false
+for _ = 1, 2 do
+  local from, kind, reason = spool.receive(5)
+  if kind == "down" then
+    check.ok(from == quick, "down names the actor")
+    check.eq(reason, "normal", "a normal end")
+    saw_down = true
+  else
+    saw_end = true
+  end
+end
+check.ok(saw_end and saw_down, "its last message and its down notice")
+spool.monitor(quick)
+check.eq(select(3, spool.receive(5)), "noproc", "monitoring a dead actor: noproc at once")
+spool.monitor(named)
+spool.stop(named, 7)
+check.eq(select(3, spool.receive(5)), "exit 7", "stopped with a reason")
+check.eq(spool.whereis("sleepy"), nil, "its name is free again")
+
+-- An object that takes plain messages.
+local l = spool.spawn("listener", {thread = 0})
+spool.send(l, "a", 1)
+spool.send(l, "b", 2)
+local seen = l.seen()
+check.eq(#seen, 2, "on_message saw both")
+check.eq(seen[1] .. seen[2], "a:1b:2", "in order")
+print("ok: receive")

@@ -51,6 +51,7 @@ enum {
  * every machine (the bytes are the ones a node will send). */
 #define LM_HEADER 16
 #define LM_CHAIN_MAX 15
+#define MOVED_MAX 64 /* handles that one message may move */
 
 typedef struct lm_header {
     uint8_t op;
@@ -93,7 +94,14 @@ typedef struct interp_thread {
     spool_ctx *ctx;            /* the running actor's context, while one runs */
     struct lua_actor *current; /* the running Lua actor */
     int64_t active;            /* atomic: Lua actors here waiting on a timer or a reply */
-    lua_State *pool[16];       /* finished coroutines, reused for object calls */
+    struct moved {             /* references moving with the last encoded message */
+        spool_id home;
+        uint64_t handle;
+        uint32_t count;
+    } moved[MOVED_MAX];
+    int moved_count;
+    struct lua_actor *moved_exporter;
+    lua_State *pool[16]; /* finished coroutines, reused for object calls */
     int pool_refs[16];
     int pool_count;
     char err[512];
@@ -271,6 +279,9 @@ spool_id values_to_actor(lua_State *L, int index);
  */
 int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
                   int count, size_t front, int label_base);
+/* The last encoded message was not sent: the references it moved go back to their homes. */
+void values_undo(interp_thread *t);
+
 /* Decodes values for `self` (handles of its own come back as the objects). Pushes them; count. */
 int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
                   int *count);

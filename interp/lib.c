@@ -77,6 +77,8 @@ int lib_remote_call(lua_State *L, spool_id home, int op, uint64_t handle, const 
     int rc = spool_call(t->ctx, home, LM_CALL, t->scratch.data, t->scratch.size, tmo,
                         actor_call_answered, NULL);
     if (rc != 0)
+        values_undo(t);
+    if (rc != 0)
         return luaL_error(L, "spool: call to actor<%s> failed: %s", id_hex(home).s,
                           spool_strerror(rc));
     a->call_to = home;
@@ -109,6 +111,8 @@ static int l_reply(lua_State *L) {
         return luaL_error(L, "spool.reply: %s", t->err);
     }
     rc = spool_reply(t->world->rt, &r->m, LM_REPLY_OK, t->scratch.data, t->scratch.size);
+    if (rc != 0)
+        values_undo(t);
     if (t->current)
         t->current->chain_len = 0;
     lua_pushboolean(L, rc == 0);
@@ -130,6 +134,8 @@ static int l_send(lua_State *L) {
         return luaL_error(L, "spool.send: %s", t->err);
     lm_header_write(t->scratch.data, OP_REQUEST, NULL, 0, NULL, 0, 0, 0);
     int rc = values_send(t, id, LM_SEND);
+    if (rc != 0)
+        values_undo(t);
     lua_pushboolean(L, rc == 0);
     if (rc != 0) {
         lua_pushstring(L, spool_strerror(rc));

@@ -368,18 +368,11 @@ void exports_release(lua_actor *a, uint64_t handle, int64_t count) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Codec hooks                                                                                    */
 
-#define RETAIN_MAX 64
-
 typedef struct encode_ctx {
     interp_thread *t;
     lua_actor *exporter;
     spool_id to;
-    int retains;
-    struct {
-        spool_id home;
-        uint64_t handle;
-        uint32_t count;
-    } retain[RETAIN_MAX];
+    int overflow; /* more than MOVED_MAX distinct handles */
 } encode_ctx;
 
 static void put_be(char *p, uint64_t v) {
@@ -394,19 +387,23 @@ static uint64_t get_be(const char *p) {
     return v;
 }
 
-static int note_retain(encode_ctx *e, spool_id home, uint64_t handle) {
-    for (int i = 0; i < e->retains; i++) {
-        if (e->retain[i].home == home && e->retain[i].handle == handle) {
-            e->retain[i].count++;
+/* One more reference of (home, handle) moves with the message being encoded. */
+static int note_moved(encode_ctx *e, spool_id home, uint64_t handle) {
+    interp_thread *t = e->t;
+    for (int i = 0; i < t->moved_count; i++) {
+        if (t->moved[i].home == home && t->moved[i].handle == handle) {
+            t->moved[i].count++;
             return 0;
         }
     }
-    if (e->retains == RETAIN_MAX)
+    if (t->moved_count == MOVED_MAX) {
+        e->overflow = 1;
         return -1;
-    e->retain[e->retains].home = home;
-    e->retain[e->retains].handle = handle;
-    e->retain[e->retains].count = 1;
-    e->retains++;
+    }
+    t->moved[t->moved_count].home = home;
+    t->moved[t->moved_count].handle = handle;
+    t->moved[t->moved_count].count = 1;
+    t->moved_count++;
     return 0;
 }
 
@@ -428,7 +425,7 @@ static int hook_encode(void *user, lua_State *L, int index, int8_t *type, char p
             return 0;
         }
         *type = EXT_HANDLE_OWNED;
-        return note_retain(e, p->home, p->handle);
+        return note_moved(e, p->home, p->handle);
     }
     request *r = luaL_testudata(L, index, REQUEST_METATABLE);
     if (r) { /* stands for its caller */
@@ -440,6 +437,10 @@ static int hook_encode(void *user, lua_State *L, int index, int8_t *type, char p
     if (!e->exporter || lua_type(L, index) == LUA_TTHREAD)
         return -1;
     uint64_t h = exports_add(e->exporter, L, index);
+    if (note_moved(e, e->exporter->id, h) != 0) {
+        exports_release(e->exporter, h, 1);
+        return -1;
+    }
     put_be(payload, e->exporter->id);
     put_be(payload + 8, h);
     *type = EXT_HANDLE_OWNED;
@@ -477,25 +478,42 @@ static void hook_decode(void *user, lua_State *L, int8_t type, const char *paylo
 
 int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
                   int count, size_t front, int label_base) {
-    encode_ctx e;
-    e.t = t;
-    e.exporter = exporter;
-    e.to = to;
-    e.retains = 0;
+    encode_ctx e = {t, exporter, to, 0};
+    t->moved_count = 0;
+    t->moved_exporter = exporter;
     codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &e};
     int rc = codec_encode_values(L, first, count, NULL, &hooks, label_base, front, &t->scratch,
                                  t->err, sizeof t->err);
     if (rc) {
-        if (e.retains == RETAIN_MAX && !t->err[0])
-            snprintf(t->err, sizeof t->err, "more than %d handles in one message", RETAIN_MAX);
+        values_undo(t); /* what was exported for this message goes back */
+        if (e.overflow)
+            snprintf(t->err, sizeof t->err, "more than %d handles in one message", MOVED_MAX);
         return rc;
     }
-    for (int i = 0; i < e.retains; i++) {
+    /* The references moving to the receiver: their homes count them before the message leaves
+     * (the home's own exports were counted as they were made). */
+    for (int i = 0; i < t->moved_count; i++) {
+        if (exporter && t->moved[i].home == exporter->id)
+            continue;
         char buf[LM_HEADER];
-        lm_header_write(buf, 0, NULL, 0, NULL, 0, e.retain[i].handle, e.retain[i].count);
-        (void)spool_send(t->world->rt, e.retain[i].home, LM_RETAIN, buf, sizeof buf);
+        lm_header_write(buf, 0, NULL, 0, NULL, 0, t->moved[i].handle, t->moved[i].count);
+        (void)spool_send(t->world->rt, t->moved[i].home, LM_RETAIN, buf, sizeof buf);
     }
     return 0;
+}
+
+void values_undo(interp_thread *t) {
+    for (int i = 0; i < t->moved_count; i++) {
+        lua_actor *exporter = t->moved_exporter;
+        if (exporter && t->moved[i].home == exporter->id) {
+            exports_release(exporter, t->moved[i].handle, t->moved[i].count);
+            continue;
+        }
+        char buf[LM_HEADER];
+        lm_header_write(buf, 0, NULL, 0, NULL, 0, t->moved[i].handle, t->moved[i].count);
+        (void)spool_send(t->world->rt, t->moved[i].home, LM_RELEASE, buf, sizeof buf);
+    }
+    t->moved_count = 0;
 }
 
 int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
@@ -526,7 +544,10 @@ int values_reply(interp_thread *t, lua_State *L, lua_actor *a, const spool_messa
         snprintf(words, sizeof words, "the answer cannot be sent: %s", t->err);
         return values_reply_error(t, L, req, words, "");
     }
-    return spool_reply(t->world->rt, req, LM_REPLY_OK, t->scratch.data, t->scratch.size);
+    rc = spool_reply(t->world->rt, req, LM_REPLY_OK, t->scratch.data, t->scratch.size);
+    if (rc != 0)
+        values_undo(t); /* the caller is gone: the handles it would have owned go back */
+    return rc;
 }
 
 int values_reply_error(interp_thread *t, lua_State *L, const spool_message *req,

@@ -29,6 +29,18 @@ check.eventually(function() return g.live() == live0 end, "200 objects released"
 local live, made = g.live()
 check.eq(made >= 201, true, "every object was made at home")
 
+-- A handle sent to an actor that is gone goes back home: no reference is left behind.
+do
+  local gone = spool.spawn("sender", {thread = 0}, spool.self(), 0, "bye")
+  spool.monitor(gone)
+  check.eq(select(3, spool.receive(5)), "end", "its only message")
+  check.eq(select(2, spool.receive(5)), "down", "and it is gone")
+  local o = g.new(1)
+  check.eq(spool.send(gone, "take this", o), false, "a send to a gone actor fails")
+end
+collectgarbage(); collectgarbage()
+check.eventually(function() return g.live() == live0 end, "the refused handle was released")
+
 -- A handle is never a copy: a table with a metatable stays home too.
 local m = spool.module("handles_module", {thread = 1})
 local counter = m.counter()

@@ -130,6 +130,10 @@ struct spool_lua {
         char *text;
     } exits[64]; /* the last failures' words, for the monitors */
     int exit_next;
+    struct named_behavior { /* behaviors named after their scripts (world.c) */
+        struct named_behavior *next;
+        spool_behavior behavior;
+    } * behaviors;
 
     /* atomic counters */
     uint64_t states, actors, failed, calls, handles, unhandled;

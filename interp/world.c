@@ -232,11 +232,40 @@ static char *encode_args(const char *const *args, int argc, size_t *size) {
     return buf;
 }
 
+/* The behavior of Lua actors running `script` (or module `script`): the same handler, named
+ * "lua:worker" or "module:cjson" for metrics and spool top. Made once per name, kept until
+ * spool_lua_destroy (a snapshot may read the name while an actor ends). */
+static const spool_behavior *behavior_for(spool_lua *w, const lua_actor *a) {
+    const char *base = strrchr(a->script, '/');
+    base = base ? base + 1 : a->script;
+    size_t len = strlen(base);
+    if (len > 4 && strcmp(base + len - 4, ".lua") == 0)
+        len -= 4;
+    char name[64];
+    snprintf(name, sizeof name, "%s:%.*s", a->kind == KIND_MODULE ? "module" : "lua", (int)len,
+             base);
+    const spool_behavior *found = &lua_actor_behavior;
+    pthread_mutex_lock(&w->lock);
+    struct named_behavior *b = w->behaviors;
+    while (b && strcmp(b->behavior.name, name) != 0)
+        b = b->next;
+    if (!b && (b = calloc(1, sizeof *b + strlen(name) + 1)) != NULL) {
+        b->behavior = lua_actor_behavior;
+        b->behavior.name = strcpy((char *)(b + 1), name);
+        b->next = w->behaviors;
+        w->behaviors = b;
+    }
+    if (b)
+        found = &b->behavior;
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
 int lua_actor_spawn(spool_lua *w, lua_actor *a, const spool_spawn_opts *opts, spool_id *out) {
     spool_spawn_opts o = opts ? *opts : spool_spawn_opts_default();
     o.pinned = 1;
     spool_id id;
-    int rc = spool_spawn(w->rt, &lua_actor_behavior, a, &o, &id);
+    int rc = spool_spawn(w->rt, behavior_for(w, a), a, &o, &id);
     if (rc != 0)
         return rc;
     stat_add(&w->actors, 1);
@@ -376,6 +405,11 @@ void spool_lua_destroy(spool_lua **wp) {
     free(w->preloads);
     for (size_t i = 0; i < sizeof w->exits / sizeof w->exits[0]; i++)
         free(w->exits[i].text);
+    while (w->behaviors) {
+        struct named_behavior *b = w->behaviors;
+        w->behaviors = b->next;
+        free(b);
+    }
     free(w->main_error);
     free(w->path);
     free(w->cpath);

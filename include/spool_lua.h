@@ -45,15 +45,15 @@ SPOOL_API void spool_lua_config_init(spool_lua_config *config);
 
 /*
  * Prepares Lua for `rt` (created, not necessarily started). Interpreters are made lazily on their
- * threads. `config` may be NULL. Errors: SPOOL_EINVAL, SPOOL_ENOMEM, SPOOL_EEXIST (rt already has
- * one).
+ * threads. `config` may be NULL. One spool_lua per runtime. Errors: SPOOL_EINVAL, SPOOL_ENOMEM.
  */
 SPOOL_API int spool_lua_create(spool_runtime *rt, const spool_lua_config *config, spool_lua **out);
 
 /*
  * Makes a host C module available to `require` and `spool.module(name)` in every interpreter
- * (package.preload[name] = open). Before spool_runtime_start only. Errors: SPOOL_EINVAL (bad name
- * or NULL open), SPOOL_ESTATE (the runtime already started), SPOOL_EEXIST, SPOOL_ENOMEM.
+ * (package.preload[name] = open). Before the first Lua actor is spawned (spool_lua_spawn,
+ * spool_lua_run), from the thread that sets things up. Errors: SPOOL_EINVAL (bad name or NULL
+ * open), SPOOL_ESTATE (a Lua actor was spawned already), SPOOL_EEXIST, SPOOL_ENOMEM.
  */
 SPOOL_API int spool_lua_preload(spool_lua *lua, const char *name, spool_lua_open_fn open);
 

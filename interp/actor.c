@@ -234,8 +234,14 @@ static void run(lua_actor *a, interp_thread *t, int nargs) {
         drop_co(a, 0);
         return;
     }
-    if (a->serving.request_id)
+    if (a->serving.request_id) {
         values_reply_error(t, t->L, &a->serving, msg, tb);
+    } else { /* on_message: nobody waits for an answer, so the error is reported here */
+        stat_add(&a->world->unhandled, 1);
+        if (a->world->config.report_errors)
+            fprintf(stderr, "spool: actor<%s> (%s): on_message failed: %s\n%s\n", id_hex(a->id).s,
+                    a->script, msg, tb);
+    }
     lua_pop(t->L, 1);
     stat_add(&a->world->calls, 1);
     drop_co(a, 0);
@@ -521,12 +527,11 @@ static void dispatch(lua_actor *a, interp_thread *t, const spool_message *m) {
             if (h.chain[i] == a->id) {
                 char words[400];
                 int off = snprintf(words, sizeof words, "call cycle: ");
-                for (int j = i; j < h.chain_len && off < (int)sizeof words - 40; j++)
-                    off += snprintf(words + off, sizeof words - (size_t)off, "%016llx -> ",
-                                    (unsigned long long)h.chain[j]);
+                for (int j = i; j < h.chain_len && off < (int)sizeof words - 60; j++)
+                    off += snprintf(words + off, sizeof words - (size_t)off, "actor<%s> -> ",
+                                    id_hex(h.chain[j]).s);
                 snprintf(words + off, sizeof words - (size_t)off,
-                         "%016llx: the actor is waiting for this very call",
-                         (unsigned long long)a->id);
+                         "actor<%s>, which is waiting for this very call", id_hex(a->id).s);
                 values_reply_error(t, t->L, m, words, "");
                 return;
             }
@@ -752,8 +757,11 @@ static void handle(spool_ctx *ctx, void *state, const spool_message *m) {
             memcpy(&token, m->data, sizeof token);
         if (a->co && token == a->wait_token && (a->wait == WAIT_SLEEP || a->wait == WAIT_RECEIVE)) {
             a->timer = 0; /* fired */
+            int receiving = a->wait == WAIT_RECEIVE;
             end_wait(a);
-            run(a, t, 0);
+            if (receiving) /* spool.receive timed out: it returns nil */
+                lua_pushnil(a->co);
+            run(a, t, receiving);
         }
         break;
     }

@@ -160,7 +160,7 @@ static int validate_value(decoder *d, unsigned depth) {
     if (container) {
         if (depth + 1 > d->limits.max_depth)
             return decode_fail(d, SPOOL_EINVAL, "nested deeper than %u at offset %zu",
-                               d->limits.max_depth, at);
+                               d->limits.max_depth - (d->values ? 1u : 0u), at);
         size_t left = d->size - d->offset;
         /* Never believe a count larger than the bytes left: every entry takes 1 (2) bytes. */
         if (n > left / (size_t)container)
@@ -297,10 +297,15 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
         int8_t type = (int8_t)u[head];
         const char *payload = *p + head + 1;
         *p = payload + len;
+        /* Asked again here: only what the hooks take now, or an id of 8 bytes, is built; hooks
+         * that changed their mind since validation get an error, never a read past the input. */
         if (hooked_ext(d, type, len))
             d->hooks->decode(d->hooks->user, L, type, payload, len);
-        else
+        else if (type == CODEC_EXT_ID && len == 8)
             codec_push_id(L, read_be((const unsigned char *)payload, 8));
+        else
+            return decode_fail(d, SPOOL_EINVAL, "ext type %d of %u bytes refused by the hooks",
+                               type, len);
         return 0;
     }
     }

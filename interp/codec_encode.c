@@ -321,7 +321,7 @@ static int encode_value(encoder *e, int index, int depth) {
                 return encode_fail(e, SPOOL_EINVAL, depth, "cycle");
         if ((unsigned)depth + 1 > e->limits.max_depth)
             return encode_fail(e, SPOOL_EINVAL, depth, "nested deeper than %u tables",
-                               e->limits.max_depth);
+                               e->limits.max_depth - (e->label_base > 0 ? 1u : 0u));
         e->tables[depth] = table;
         return encode_table(e, index, depth);
     }
@@ -342,8 +342,8 @@ static int encode_value(encoder *e, int index, int depth) {
         }
         return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a userdata");
     }
-    case LUA_TLIGHTUSERDATA:
-        return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a light userdata");
+    case LUA_TLIGHTUSERDATA: /* a C pointer, e.g. cjson.null: meaningful only at home */
+        return encode_hooked(e, index, depth, "light userdata");
     case LUA_TFUNCTION:
         return encode_hooked(e, index, depth, "function");
     case LUA_TTHREAD:

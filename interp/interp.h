@@ -73,8 +73,9 @@ size_t lm_header_size(int chain_len, size_t key_len);
 void lm_header_write(char *out, uint8_t op, const spool_id *chain, int chain_len, const char *key,
                      size_t key_len, uint64_t handle, uint32_t count);
 
-/* Exit reason of an actor ended by a Lua error (its text: world_exit_text). */
-#define LUA_EXIT_ERROR 1
+/* Exit reason of an actor ended by a Lua error (its text: world_exit_text). Negative like the
+ * runtime's own reasons: user code keeps every reason >= 0 (spool.exit(1) is "exit 1"). */
+#define LUA_EXIT_ERROR (-100)
 
 /* The ext types of the Lua layer (type 1, the id of an actor, is the codec's). */
 #define EXT_HANDLE_OWNED 2    /* home id, handle: the receiver owns one reference */
@@ -118,6 +119,7 @@ struct spool_lua {
         spool_lua_open_fn open;
     } * preloads;
     int preload_count;
+    int frozen; /* lock: a Lua actor was spawned, preloads are closed */
 
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t cond;

@@ -56,7 +56,8 @@ int lib_remote_call(lua_State *L, spool_id home, int op, uint64_t handle, const 
     lua_actor *a = lua_actor_running(L);
     interp_thread *t = a->thread;
     if (!lua_isyieldable(L))
-        return luaL_error(L, "spool: cannot wait for a call here (not yieldable)");
+        return luaL_error(L, "spool: cannot wait for a call here (a C function such as "
+                             "table.sort is between the actor and this call)");
     if (key_len > UINT16_MAX)
         return luaL_error(L, "spool: name of %d bytes is too long", (int)key_len);
     int top = lua_gettop(L);
@@ -150,6 +151,9 @@ static int l_receive(lua_State *L) {
     int timed = !lua_isnoneornil(L, 1);
     unsigned ms = timed ? seconds_to_ms(L, 1) : 0;
     lua_settop(L, 0);
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "spool.receive: cannot wait here (a C function such as table.sort "
+                             "is between the actor and this call)");
     int n = actor_take_held(a, L);
     if (n > 0)
         return n;
@@ -175,6 +179,9 @@ static int l_receive(lua_State *L) {
 static int l_sleep(lua_State *L) {
     lua_actor *a = lua_actor_running(L);
     unsigned ms = seconds_to_ms(L, 1);
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "spool.sleep: cannot wait here (a C function such as table.sort is "
+                             "between the actor and this call)");
     lua_actor_wait(a, WAIT_SLEEP, 1);
     uint64_t token = a->wait_token;
     int rc = spool_send_after(a->world->rt, a->id, ms, LM_WAKE, &token, sizeof token, &a->timer);
@@ -244,7 +251,8 @@ static int l_spawn(lua_State *L) {
         return luaL_error(L, "spool.spawn: out of memory");
     lua_pop(L, 1);
     (void)top;
-    if (values_encode(t, L, NULL, 0, 3, lua_gettop(L) - 2, 0, 3) != 0) {
+    int nargs = lua_gettop(L) > 2 ? lua_gettop(L) - 2 : 0;
+    if (values_encode(t, L, NULL, 0, 3, nargs, 0, 3) != 0) {
         lua_actor_free(a);
         return luaL_error(L, "spool.spawn: %s", t->err);
     }
@@ -258,6 +266,7 @@ static int l_spawn(lua_State *L) {
     spool_id id;
     int rc = lua_actor_spawn(t->world, a, &o, &id);
     if (rc != 0) {
+        values_undo(t); /* handles among the arguments go back */
         lua_actor_free(a);
         return spawn_error(L, rc, &o);
     }
@@ -323,8 +332,10 @@ static int l_threads(lua_State *L) {
 static int l_thread_of(lua_State *L) {
     spool_id id = check_actor(L, 1);
     int thread;
-    if (spool_actor_thread(here(L)->world->rt, id, &thread) != 0)
-        return 0;
+    if (spool_actor_thread(here(L)->world->rt, id, &thread) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
     lua_pushinteger(L, thread);
     return 1;
 }
@@ -345,7 +356,13 @@ static int l_register(lua_State *L) {
     int rc = spool_register(here(L)->world->rt, name, id);
     lua_pushboolean(L, rc == 0);
     if (rc != 0) {
-        lua_pushstring(L, rc == SPOOL_EEXIST ? "name taken" : spool_strerror(rc));
+        spool_id holder;
+        if (rc == SPOOL_EEXIST && spool_whereis(here(L)->world->rt, name, &holder) == 0)
+            lua_pushliteral(L, "name taken");
+        else if (rc == SPOOL_EEXIST) /* an actor has one name at most */
+            lua_pushliteral(L, "the actor has a name already");
+        else
+            lua_pushstring(L, spool_strerror(rc));
         return 2;
     }
     return 1;
@@ -359,8 +376,10 @@ static int l_unregister(lua_State *L) {
 
 static int l_whereis(lua_State *L) {
     spool_id id;
-    if (spool_whereis(here(L)->world->rt, luaL_checkstring(L, 1), &id) != 0)
-        return 0;
+    if (spool_whereis(here(L)->world->rt, luaL_checkstring(L, 1), &id) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
     proxy_push_actor(L, id);
     return 1;
 }

@@ -66,21 +66,34 @@ int spool_lua_create(spool_runtime *rt, const spool_lua_config *config, spool_lu
 int spool_lua_preload(spool_lua *w, const char *name, spool_lua_open_fn open) {
     if (!w || !name || !*name || !open)
         return SPOOL_EINVAL;
-    if (__atomic_load_n(&w->states, __ATOMIC_RELAXED) > 0)
-        return SPOOL_ESTATE;
-    for (int i = 0; i < w->preload_count; i++)
+    /* Interpreters read the list when they are made, which only a Lua actor makes happen: the
+     * first spawn freezes it (under the lock, so the list is complete before any thread reads). */
+    pthread_mutex_lock(&w->lock);
+    int rc = 0;
+    if (w->frozen)
+        rc = SPOOL_ESTATE;
+    for (int i = 0; rc == 0 && i < w->preload_count; i++)
         if (strcmp(w->preloads[i].name, name) == 0)
-            return SPOOL_EEXIST;
-    struct preload *p = realloc(w->preloads, sizeof *p * (size_t)(w->preload_count + 1));
-    if (!p)
-        return SPOOL_ENOMEM;
-    w->preloads = p;
-    p[w->preload_count].name = strdup(name);
-    if (!p[w->preload_count].name)
-        return SPOOL_ENOMEM;
-    p[w->preload_count].open = open;
-    w->preload_count++;
-    return 0;
+            rc = SPOOL_EEXIST;
+    struct preload *p = NULL;
+    char *copy = NULL;
+    if (rc == 0) {
+        p = realloc(w->preloads, sizeof *p * (size_t)(w->preload_count + 1));
+        if (p)
+            w->preloads = p;
+        copy = strdup(name);
+        if (!p || !copy)
+            rc = SPOOL_ENOMEM;
+    }
+    if (rc == 0) {
+        p[w->preload_count].name = copy;
+        p[w->preload_count].open = open;
+        w->preload_count++;
+    } else {
+        free(copy);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -262,6 +275,9 @@ static const spool_behavior *behavior_for(spool_lua *w, const lua_actor *a) {
 }
 
 int lua_actor_spawn(spool_lua *w, lua_actor *a, const spool_spawn_opts *opts, spool_id *out) {
+    pthread_mutex_lock(&w->lock);
+    w->frozen = 1; /* no more preloads: an interpreter may be made from now on */
+    pthread_mutex_unlock(&w->lock);
     spool_spawn_opts o = opts ? *opts : spool_spawn_opts_default();
     o.pinned = 1;
     spool_id id;

@@ -36,6 +36,10 @@ check.eq(reason2, "exit 5", "with its exit reason")
 check.raises("call to actor<", w.ok, 1) -- gone: the call cannot even be sent
 check.eq(spool.metrics().lua.failed >= 1, true, "failures are counted")
 
+-- spool.spawn with only a script name.
+local m = spool.spawn("mute")
+check.eq(spool.stop(m), true, "spawned without options, then stopped")
+
 -- A module that does not exist: a clear error at spool.module, not later.
 check.raises("module 'no_such_module_xyz' not found", spool.module, "no_such_module_xyz")
 -- A script that does not exist.

@@ -121,6 +121,12 @@ static int l_live(lua_State *L) {
     return 2;
 }
 
+/* is_null(v): v is the module's sentinel (a light userdata, like cjson.null). */
+static int l_is_null(lua_State *L) {
+    lua_pushboolean(L, lua_touserdata(L, 1) == (void *)&made_objects);
+    return 1;
+}
+
 int luaopen_guarded(lua_State *L);
 int luaopen_guarded(lua_State *L) {
     static const luaL_Reg methods[] = {{"get", l_object_get}, {"add", l_object_add}, {NULL, NULL}};
@@ -130,13 +136,11 @@ int luaopen_guarded(lua_State *L) {
     lua_pushcfunction(L, l_object_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {{"hit", l_hit},
-                                     {"count", l_count},
-                                     {"violations", l_violations},
-                                     {"threads", l_threads},
-                                     {"new", l_new},
-                                     {"live", l_live},
-                                     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"hit", l_hit}, {"count", l_count}, {"violations", l_violations}, {"threads", l_threads},
+        {"new", l_new}, {"live", l_live},   {"is_null", l_is_null},       {NULL, NULL}};
     luaL_newlib(L, funcs);
+    lua_pushlightuserdata(L, &made_objects);
+    lua_setfield(L, -2, "null");
     return 1;
 }

@@ -49,4 +49,9 @@ check.eq(counter:next(), 2, "with its state at home")
 check.eq(counter.step, 1, "a field that is data is copied")
 local f = m.adder(3)                         -- a closure: a handle that can be called
 check.eq(f(4), 7, "calling a function handle")
+-- A light userdata (a sentinel such as cjson.null) stays home too, and keeps its identity.
+local null = g.null
+check.ok(tostring(null):find("handle<", 1, true), "a light userdata is a handle")
+check.ok(g.null == null, "the same sentinel is the same handle")
+check.eq(g.is_null(null), true, "and is the sentinel again at home")
 print("ok: handles")

@@ -2,6 +2,9 @@
 local spool = require "spool"
 local got = {}
 return {
-  on_message = function(from, what, n) got[#got + 1] = what .. ":" .. tostring(n) end,
+  on_message = function(from, what, n)
+    if what == "boom" then error("on_message failed on purpose") end
+    got[#got + 1] = what .. ":" .. tostring(n)
+  end,
   seen = function() return got end,
 }

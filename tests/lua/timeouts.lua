@@ -29,6 +29,14 @@ local from, what = spool.receive(0)
 check.eq(what, "hello", "a poll finds a message already there")
 check.ok(from == spool.self(), "from myself")
 
+-- Waiting where the actor cannot yield (inside table.sort's comparator) is an error, and leaves
+-- no timer behind to end the next wait early.
+check.raises("cannot wait here", table.sort, {2, 1}, function(x, y) spool.sleep(0.2); return x < y end)
+t0 = spool.metrics().uptime_seconds
+check.eq(spool.receive(0.3), nil, "the next timed receive")
+check.ok(spool.metrics().uptime_seconds - t0 >= 0.25, "waits its whole time")
+check.eq(select("#", spool.receive(0.01)), 1, "a timeout is an explicit nil")
+
 -- spool.call on a process that never answers, with a timeout.
 local mute = spool.spawn("mute", {thread = 0})
 check.raises("timeout", spool.call, spool.with_timeout(mute, 0.05), "anyone?")

@@ -202,8 +202,12 @@ static void run(lua_actor *a, interp_thread *t, int nargs) {
         } else if (a->kind == KIND_MODULE && a->root_ref == LUA_NOREF) {
             module_loaded(a, t, nres);
         } else {
-            if (a->serving.request_id)
-                values_reply(t, co, a, &a->serving, lua_gettop(co) - nres + 1, nres);
+            if (a->reply_ready) { /* encoded by serve_k into the thread's scratch buffer */
+                a->reply_ready = 0;
+                if (spool_reply(a->world->rt, &a->serving, LM_REPLY_OK, t->scratch.data,
+                                t->scratch.size) != 0)
+                    values_undo(t); /* the caller is gone: its handles go back */
+            }
             stat_add(&a->world->calls, 1);
             drop_co(a, 1);
         }
@@ -340,7 +344,7 @@ static int start_script_protected(lua_State *L) {
     int nargs = 0;
     if (a->init_args) {
         int base = lua_gettop(L);
-        if (values_decode(t, L, a, a->init_args, a->init_args_size, &nargs) != 0)
+        if (values_decode(t, L, a, a->init_args, a->init_args_size, &nargs, 1) != 0)
             return luaL_error(L, "arguments: %s", t->err);
         (void)base;
     }
@@ -470,7 +474,7 @@ static int push_received(lua_actor *a, interp_thread *t, const spool_message *m,
         proxy_push_actor(L, m->from);
     }
     int n = 0;
-    if (values_decode(t, L, a, h->values, h->values_size, &n) != 0) {
+    if (values_decode(t, L, a, h->values, h->values_size, &n, 0) != 0) {
         lua_settop(L, base);
         return -1;
     }
@@ -598,13 +602,26 @@ static void pump(lua_actor *a, interp_thread *t) {
     }
 }
 
-/* The body of an object call, in its own coroutine: (object, op, key, values...). */
+/* The end of an object call, in its coroutine: its results (from 1) become the answer, encoded
+ * here under Lua's protection (handles are exported by the actor), sent by run(). */
 static int serve_k(lua_State *L, int status, lua_KContext ctx) {
     (void)status;
-    return lua_gettop(L) - (int)ctx;
+    (void)ctx;
+    interp_thread *t = thread_of(L);
+    lua_actor *a = t->current;
+    if (a->serving.request_id == 0) /* on_message: nobody waits */
+        return 0;
+    if (values_encode(t, L, a, a->serving.from, 1, lua_gettop(L), 0, 1, 1) != 0)
+        return luaL_error(L, "the answer cannot be sent: %s", t->err);
+    a->reply_ready = 1;
+    return 0;
 }
 
+/* The body of an object call, in its own coroutine: (object, op, key); the arguments are read
+ * from the request (a->serving_values) here, with no copy through another stack. */
 static int serve_body(lua_State *L) {
+    interp_thread *t = thread_of(L);
+    lua_actor *a = t->current;
     int op = (int)lua_tointeger(L, 2);
     size_t key_len;
     const char *key = lua_tolstring(L, 3, &key_len);
@@ -612,23 +629,24 @@ static int serve_body(lua_State *L) {
         return luaL_error(L, "the remote object is gone (its handle was released)");
     if (op == OP_INDEX) {
         lua_settop(L, 3);
-        if (lua_type(L, 1) == LUA_TTABLE || lua_type(L, 1) == LUA_TUSERDATA ||
-            luaL_getmetafield(L, 1, "__index") != LUA_TNIL) {
-            lua_settop(L, 3);
-            lua_pushvalue(L, 3);
-            lua_gettable(L, 1);
-        } else {
+        if (lua_type(L, 1) != LUA_TTABLE && lua_type(L, 1) != LUA_TUSERDATA &&
+            luaL_getmetafield(L, 1, "__index") == LUA_TNIL)
             return luaL_error(L, "cannot index a remote %s", luaL_typename(L, 1));
-        }
+        lua_settop(L, 3);
+        lua_pushvalue(L, 3);
+        lua_gettable(L, 1);
         if (lua_isfunction(L, -1)) {
+            lua_settop(L, 0);
             lua_pushliteral(L, "f");
-            return 1;
+        } else {
+            lua_replace(L, 2);
+            lua_settop(L, 2);
+            lua_pushliteral(L, "v");
+            lua_replace(L, 1);
         }
-        lua_pushliteral(L, "v");
-        lua_insert(L, -2);
-        return 2;
+        return serve_k(L, LUA_OK, 0);
     }
-    /* OP_INVOKE, or on_message (op -1): the function, then the values. */
+    /* OP_INVOKE: the function (object[key], or the object itself), then the arguments. */
     if (key_len > 0) {
         if (lua_type(L, 1) != LUA_TTABLE && lua_type(L, 1) != LUA_TUSERDATA)
             return luaL_error(L, "cannot index a remote %s", luaL_typename(L, 1));
@@ -639,65 +657,65 @@ static int serve_body(lua_State *L) {
     } else {
         lua_pushvalue(L, 1);
     }
-    lua_replace(L, 3);
-    lua_remove(L, 1);
-    lua_remove(L, 1);
-    int nargs = lua_gettop(L) - 1;
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+    int nargs = 0;
+    if (values_decode(t, L, a, a->serving_values, a->serving_size, &nargs, 1) != 0)
+        return luaL_error(L, "arguments: %s", t->err);
     lua_callk(L, nargs, LUA_MULTRET, 0, serve_k);
+    return serve_k(L, LUA_OK, 0);
+}
+
+/* on_message(from, ...): called with what spool.receive would return. */
+static int on_message_body(lua_State *L) {
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, serve_k);
     return serve_k(L, LUA_OK, 0);
 }
 
 static void serve(lua_actor *a, interp_thread *t, const spool_message *m, lm_header *h,
                   int on_message) {
-    lua_State *L = t->L;
-    int base = lua_gettop(L);
-    lua_pushcfunction(L, serve_body);
+    int ref;
+    lua_State *co = co_take(t, &ref);
     if (on_message) {
+        lua_State *L = t->L;
+        int base = lua_gettop(L);
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->root_ref);
         if (!lua_istable(L, -1) || lua_getfield(L, -1, "on_message") == LUA_TNIL) {
             lua_settop(L, base);
+            co_give(t, co, ref, 1);
             unhandled(a, m, "the object has no on_message function");
             return;
         }
-        lua_pop(L, 1);
-        lua_pushinteger(L, -1);
-        lua_pushliteral(L, "on_message");
-        int n = h ? 0 : 0;
-        spool_message copy = *m;
-        lm_header hh;
-        n = push_received(a, t, &copy, h ? h : &hh);
+        lua_remove(L, -2);
+        lm_header none;
+        int n = push_received(a, t, m, h ? h : &none);
         if (n < 0) {
             lua_settop(L, base);
+            co_give(t, co, ref, 1);
             unhandled(a, m, t->err);
             return;
         }
+        lua_pushcfunction(co, on_message_body);
+        lua_xmove(L, co, n + 1);
         a->serving.request_id = 0;
     } else {
-        exports_push(a, L, h->handle);
-        lua_pushinteger(L, h->op);
-        lua_pushlstring(L, h->key, h->key_len);
-        int n = 0;
-        if (values_decode(t, L, a, h->values, h->values_size, &n) != 0) {
-            char words[600];
-            snprintf(words, sizeof words, "arguments: %s", t->err);
-            lua_settop(L, base);
-            values_reply_error(t, L, m, words, "");
-            return;
-        }
+        /* Pushed straight onto the fresh coroutine; serve_body reads the arguments itself. */
+        lua_pushcfunction(co, serve_body);
+        exports_push(a, co, h->handle);
+        lua_pushinteger(co, h->op);
+        lua_pushlstring(co, h->key, h->key_len);
         a->serving = *m;
         a->serving.data = NULL;
         a->serving.size = 0;
+        a->serving_values = h->values; /* valid until this handler (or pump step) returns */
+        a->serving_size = h->values_size;
         memcpy(a->chain, h->chain, sizeof(spool_id) * (size_t)h->chain_len);
         a->chain_len = h->chain_len;
     }
-    int ref;
-    lua_State *co = co_take(t, &ref);
-    int n = lua_gettop(L) - base;
-    lua_xmove(L, co, n);
     a->co = co;
     a->co_ref = ref;
     a->co_is_body = 0;
-    run(a, t, n - 1);
+    run(a, t, lua_gettop(co) - 1);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -786,37 +804,12 @@ void actor_call_answered(spool_ctx *ctx, void *state, int status, const spool_me
     lua_actor *saved;
     enter(a, t, ctx, &saved_ctx, &saved);
     end_wait(a);
-    lua_State *L = t->L;
-    int n = 0;
-    a->resume_error = 0;
-    if (status != 0) {
-        if (status == SPOOL_ETIMEDOUT)
-            lua_pushfstring(L, "timeout: actor<%s> did not answer in time", id_hex(a->call_to).s);
-        else
-            lua_pushfstring(L, "actor<%s> ended before answering (%s)", id_hex(a->call_to).s,
-                            spool_strerror(status));
-        a->resume_error = 1;
-        n = 1;
-    } else if (values_decode(t, L, a, reply->data, reply->size, &n) != 0) {
-        lua_pushfstring(L, "the answer cannot be read: %s", t->err);
-        a->resume_error = 1;
-        n = 1;
-    } else if (reply->type == LM_REPLY_ERR) {
-        int first = lua_gettop(L) - n + 1;
-        const char *msg = n > 0 ? lua_tostring(L, first) : NULL;
-        const char *tb = n > 1 ? lua_tostring(L, first + 1) : NULL;
-        if (tb && *tb)
-            lua_pushfstring(L, "%s\n[remote, actor<%s>] %s", msg ? msg : "error",
-                            id_hex(reply->from).s, tb);
-        else
-            lua_pushstring(L, msg ? msg : "error");
-        lua_insert(L, first);
-        lua_settop(L, first);
-        a->resume_error = 1;
-        n = 1;
-    }
-    lua_xmove(L, a->co, n);
-    run(a, t, n);
+    /* The answer is read by the call's continuation (lib.c, call_k) inside the coroutine, which
+     * runs within this resume: the reply stays valid until then. */
+    a->answer = reply;
+    a->answer_status = status;
+    run(a, t, 0);
+    a->answer = NULL;
     pump(a, t);
     leave(t, saved_ctx, saved);
 }

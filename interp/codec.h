@@ -128,6 +128,11 @@ typedef struct codec_hooks {
     /* Decoder: pushes the value of an accepted ext. May raise Lua errors. */
     void (*decode)(void *user, lua_State *L, int8_t type, const char *payload, uint32_t len);
     void *user;
+    /* Non-zero: the caller runs under Lua's own protection (a C function called by Lua, in a
+     * running coroutine), so codec_encode_values / codec_decode_values work on L directly, without
+     * a lua_pcall of their own: a Lua memory error then propagates as a Lua error (the codec's
+     * buffers stay consistent). Refusals are still return codes. */
+    int in_lua;
 } codec_hooks;
 
 /*

@@ -299,9 +299,14 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
         *p = payload + len;
         /* Asked again here: only what the hooks take now, or an id of 8 bytes, is built; hooks
          * that changed their mind since validation get an error, never a read past the input. */
-        if (hooked_ext(d, type, len))
+        if (hooked_ext(d, type, len)) {
+            int before = lua_gettop(L);
             d->hooks->decode(d->hooks->user, L, type, payload, len);
-        else if (type == CODEC_EXT_ID && len == 8)
+            if (lua_gettop(L) != before + 1) /* a hook that broke its promise of one value */
+                return decode_fail(d, SPOOL_EINVAL,
+                                   "the decode hook of ext type %d pushed %d values", type,
+                                   lua_gettop(L) - before);
+        } else if (type == CODEC_EXT_ID && len == 8)
             codec_push_id(L, read_be((const unsigned char *)payload, 8));
         else
             return decode_fail(d, SPOOL_EINVAL, "ext type %d of %u bytes refused by the hooks",
@@ -369,6 +374,22 @@ static int decode_any(lua_State *L, const char *data, size_t size, const codec_l
         return SPOOL_ENOMEM;
     }
     int top = lua_gettop(L);
+    if (count && hooks && hooks->in_lua) { /* already protected: build in place, no pcall */
+        const char *p = data;
+        uint32_t n = mp_decode_array(&p);
+        if (!lua_checkstack(L, (int)n + 4)) {
+            codec_say(err, err_size, "Lua stack exhausted by %u values", n);
+            return SPOOL_ENOMEM;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (build_value(&d, L, &p)) {
+                lua_settop(L, top);
+                return d.status;
+            }
+        }
+        *count = (int)n;
+        return 0;
+    }
     lua_pushcfunction(L, decode_protected);
     lua_pushlightuserdata(L, &d);
     int status = lua_pcall(L, 1, LUA_MULTRET, 0);

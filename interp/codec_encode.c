@@ -423,6 +423,21 @@ static int encode_any(lua_State *L, int first, int count, const codec_limits *li
         out->size = front;
     if (rc) {
         /* reported by reserve */
+    } else if (hooks && hooks->in_lua && label_base > 0) {
+        /* Already protected: encode in place, no pcall. */
+        e->L = L;
+        first = lua_absindex(L, first);
+        if (!lua_checkstack(L, 6)) {
+            codec_say(err, err_size, "Lua stack exhausted");
+            rc = SPOOL_ENOMEM;
+        } else if ((rc = reserve(e, 5, 0)) == 0) {
+            advance(e, mp_encode_array(cursor(e), (uint32_t)count));
+            e->tables[0] = NULL;
+            for (int i = 0; i < count && !rc; i++) {
+                e->steps[0] = (encode_step){0, i + 1};
+                rc = encode_value(e, first + i, 1);
+            }
+        }
     } else if (!lua_checkstack(L, count + 4)) {
         codec_say(err, err_size, "Lua stack exhausted");
         rc = SPOOL_ENOMEM;

@@ -211,9 +211,13 @@ typedef struct lua_actor {
     int wait_counted; /* counted in thread->active */
     uint64_t wait_token;
     spool_timer timer;
-    int resume_error; /* resuming a call: the reply is an error (its value on the stack) */
+    const spool_message *answer; /* the reply being read by call_k (valid during that resume) */
+    int answer_status;           /* 0, or why there is no reply (SPOOL_ETIMEDOUT, ...) */
+    int reply_ready;             /* serve_k encoded the answer into the thread's scratch */
 
-    spool_message serving; /* the request an object call answers (request_id 0: none) */
+    spool_message serving;      /* the request an object call answers (request_id 0: none) */
+    const char *serving_values; /* its arguments (MessagePack), read by serve_body */
+    size_t serving_size;
     int serving_op;
     spool_id chain[LM_CHAIN_MAX]; /* who waits, transitively, for what this actor does now */
     int chain_len;
@@ -284,13 +288,15 @@ spool_id values_to_actor(lua_State *L, int index);
  * 0, or an error with the words in t->err.
  */
 int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
-                  int count, size_t front, int label_base);
+                  int count, size_t front, int label_base, int in_lua);
 /* The last encoded message was not sent: the references it moved go back to their homes. */
 void values_undo(interp_thread *t);
 
-/* Decodes values for `self` (handles of its own come back as the objects). Pushes them; count. */
+/* Decodes values for `self` (handles of its own come back as the objects). Pushes them; count.
+ * in_lua (both): the caller runs under Lua's protection (a C function called by Lua), so the codec
+ * skips its own lua_pcall. */
 int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
-                  int *count);
+                  int *count, int in_lua);
 /* Sends the scratch buffer (size bytes) as a message of `type` to `to`. */
 int values_send(interp_thread *t, spool_id to, uint32_t type);
 

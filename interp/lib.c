@@ -37,18 +37,37 @@ static unsigned seconds_to_ms(lua_State *L, int index) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Calls                                                                                          */
 
+/* The continuation of every call: reads the answer (a->answer, valid during this resume) onto the
+ * caller's stack, or raises what went wrong. */
 static int call_k(lua_State *L, int status, lua_KContext ctx) {
     (void)status;
-    lua_actor *a = here(L)->current;
-    if (a && a->resume_error) {
-        a->resume_error = 0;
-        return lua_error(L);
-    }
+    interp_thread *t = here(L);
+    lua_actor *a = t->current;
     int base = (int)(ctx >> 4);
     int op = (int)(ctx & 15);
+    lua_settop(L, base);
+    if (a->answer_status == SPOOL_ETIMEDOUT)
+        return luaL_error(L, "timeout: actor<%s> did not answer in time", id_hex(a->call_to).s);
+    if (a->answer_status != 0 || !a->answer)
+        return luaL_error(L, "actor<%s> ended before answering (%s)", id_hex(a->call_to).s,
+                          spool_strerror(a->answer_status));
+    const spool_message *reply = a->answer;
+    int n = 0;
+    if (values_decode(t, L, a, reply->data, reply->size, &n, 1) != 0)
+        return luaL_error(L, "the answer cannot be read: %s", t->err);
+    if (reply->type == LM_REPLY_ERR) {
+        const char *msg = n > 0 ? lua_tostring(L, base + 1) : NULL;
+        const char *tb = n > 1 ? lua_tostring(L, base + 2) : NULL;
+        if (tb && *tb)
+            lua_pushfstring(L, "%s\n[remote, actor<%s>] %s", msg ? msg : "error",
+                            id_hex(reply->from).s, tb);
+        else
+            lua_pushstring(L, msg ? msg : "error");
+        return lua_error(L);
+    }
     if (op == OP_INDEX)
         return values_index_result(L, 1, 2, base + 1);
-    return lua_gettop(L) - base;
+    return n;
 }
 
 int lib_remote_call(lua_State *L, spool_id home, int op, uint64_t handle, const char *key,
@@ -71,7 +90,7 @@ int lib_remote_call(lua_State *L, spool_id home, int op, uint64_t handle, const 
     }
     chain[n++] = a->id;
     size_t front = lm_header_size(n, key_len);
-    if (values_encode(t, L, NULL, home, first, count, front, first) != 0)
+    if (values_encode(t, L, NULL, home, first, count, front, first, 1) != 0)
         return luaL_error(L, "spool: %s", t->err);
     lm_header_write(t->scratch.data, (uint8_t)op, chain, n, key, key_len, handle, 0);
     unsigned tmo = timeout_ms ? timeout_ms : a->call_timeout_ms;
@@ -104,7 +123,7 @@ static int l_reply(lua_State *L) {
         return luaL_error(L, "spool.reply: this request was answered already");
     interp_thread *t = here(L);
     r->answered = 1;
-    int rc = values_encode(t, L, NULL, r->m.from, 2, lua_gettop(L) - 1, 0, 2);
+    int rc = values_encode(t, L, NULL, r->m.from, 2, lua_gettop(L) - 1, 0, 2, 1);
     if (rc != 0) {
         char words[600];
         snprintf(words, sizeof words, "the answer cannot be sent: %s", t->err);
@@ -131,7 +150,7 @@ static int l_reply(lua_State *L) {
 static int l_send(lua_State *L) {
     spool_id id = check_actor(L, 1);
     interp_thread *t = here(L);
-    if (values_encode(t, L, NULL, id, 2, lua_gettop(L) - 1, LM_HEADER, 2) != 0)
+    if (values_encode(t, L, NULL, id, 2, lua_gettop(L) - 1, LM_HEADER, 2, 1) != 0)
         return luaL_error(L, "spool.send: %s", t->err);
     lm_header_write(t->scratch.data, OP_REQUEST, NULL, 0, NULL, 0, 0, 0);
     int rc = values_send(t, id, LM_SEND);
@@ -252,7 +271,7 @@ static int l_spawn(lua_State *L) {
     lua_pop(L, 1);
     (void)top;
     int nargs = lua_gettop(L) > 2 ? lua_gettop(L) - 2 : 0;
-    if (values_encode(t, L, NULL, 0, 3, nargs, 0, 3) != 0) {
+    if (values_encode(t, L, NULL, 0, 3, nargs, 0, 3, 1) != 0) {
         lua_actor_free(a);
         return luaL_error(L, "spool.spawn: %s", t->err);
     }

@@ -477,11 +477,11 @@ static void hook_decode(void *user, lua_State *L, int8_t type, const char *paylo
 }
 
 int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
-                  int count, size_t front, int label_base) {
+                  int count, size_t front, int label_base, int in_lua) {
     encode_ctx e = {t, exporter, to, 0};
     t->moved_count = 0;
     t->moved_exporter = exporter;
-    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &e};
+    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &e, in_lua};
     int rc = codec_encode_values(L, first, count, NULL, &hooks, label_base, front, &t->scratch,
                                  t->err, sizeof t->err);
     if (rc) {
@@ -517,9 +517,9 @@ void values_undo(interp_thread *t) {
 }
 
 int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
-                  int *count) {
+                  int *count, int in_lua) {
     decode_ctx d = {self};
-    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &d};
+    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &d, in_lua};
     return codec_decode_values(L, data, size, NULL, &hooks, count, t->err, sizeof t->err);
 }
 
@@ -538,7 +538,7 @@ int values_send(interp_thread *t, spool_id to, uint32_t type) {
 
 int values_reply(interp_thread *t, lua_State *L, lua_actor *a, const spool_message *req, int first,
                  int count) {
-    int rc = values_encode(t, L, a, req->from, first, count, 0, 1);
+    int rc = values_encode(t, L, a, req->from, first, count, 0, 1, 0);
     if (rc) {
         char words[600];
         snprintf(words, sizeof words, "the answer cannot be sent: %s", t->err);

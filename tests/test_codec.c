@@ -1,7 +1,9 @@
 /*
- * test_codec.c - cmocka tests of interp/codec.c: every Lua type round-trips (integers and floats
+ * test_codec.c - cmocka tests of interp/codec*.c: every Lua type round-trips (integers and floats
  * apart, strings byte for byte, tables of every shape, ids), what cannot be copied is refused with
- * its path, limits hold, and the decoder survives truncated, lying and random input.
+ * its path, limits hold, and the decoder survives truncated, lying and random input. Values mode
+ * (an argument list as one array after the caller's front bytes) and the hooks that carry
+ * behaviour as ext values are held to the same.
  */
 #include "interp/codec.h"
 #include "tests/lua_equal.h"
@@ -695,6 +697,949 @@ static void test_deep_equal_tells_values_apart(void **state) {
     lua_close(L);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Values mode (codec_encode_values, codec_decode_values) and hooks                               */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define TEST_HANDLE_METATABLE "test.handle"
+#define TEST_EXT_HANDLE 5
+
+/* Pushes a test handle: a userdata of `len` bytes (seed, seed + 17, ...) with the test metatable.
+ * The encode hook below writes its bytes as the payload of an ext of type 5. */
+static void push_handle(lua_State *L, unsigned char seed, size_t len) {
+    unsigned char *bytes = lua_newuserdatauv(L, len, 0);
+    for (size_t i = 0; i < len; i++)
+        bytes[i] = (unsigned char)(seed + i * 17);
+    luaL_newmetatable(L, TEST_HANDLE_METATABLE); /* created once, then found */
+    lua_setmetatable(L, -2);
+}
+
+/* What the test hooks do and what they saw. */
+typedef struct test_hooks {
+    int encode_calls;
+    int accepts_calls;
+    int decode_calls;
+    int decline;      /* encode: return non-zero for everything */
+    int any_length;   /* accepts: type 5 of any length (else exactly 16) */
+    int accept_ids;   /* accepts: type 1 of 8 bytes too */
+    int raise;        /* decode: 1 luaL_error, 2 lua_error with a table, 3 a Lua memory error */
+    int raise_after;  /* decode: raise on the call after this many calls */
+    int encode_raise; /* encode: luaL_error */
+} test_hooks;
+
+static int test_hook_encode(void *user, lua_State *L, int index, int8_t *type, char payload[16],
+                            uint32_t *len) {
+    test_hooks *h = user;
+    h->encode_calls++;
+    if (h->encode_raise)
+        luaL_error(L, "the encode hook gives up");
+    if (h->decline || !luaL_testudata(L, index, TEST_HANDLE_METATABLE))
+        return -1;
+    size_t size = lua_rawlen(L, index);
+    memcpy(payload, lua_touserdata(L, index), size < 16 ? size : 16);
+    *type = TEST_EXT_HANDLE;
+    *len = (uint32_t)size; /* above 16 on purpose in one test */
+    return 0;
+}
+
+static int test_hook_accepts(void *user, int8_t type, uint32_t len) {
+    test_hooks *h = user;
+    h->accepts_calls++;
+    if (type == TEST_EXT_HANDLE)
+        return h->any_length || len == 16;
+    return h->accept_ids && type == CODEC_EXT_ID && len == 8;
+}
+
+/* Pushes a marker {ext = type, payload = "the bytes"} (or raises, as told). */
+static void test_hook_decode(void *user, lua_State *L, int8_t type, const char *payload,
+                             uint32_t len) {
+    test_hooks *h = user;
+    h->decode_calls++;
+    if (h->raise && h->decode_calls > h->raise_after) {
+        if (h->raise == 1)
+            luaL_error(L, "the decode hook gives up on type %d", (int)type);
+        if (h->raise == 2) {
+            lua_newtable(L);
+            lua_error(L);
+        }
+        lua_refuse_growth = 1; /* the state must come from counting_lua_alloc */
+        lua_newuserdatauv(L, 1 << 16, 0);
+        lua_refuse_growth = 0; /* not reached */
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, type);
+    lua_setfield(L, -2, "ext");
+    lua_pushlstring(L, payload, len);
+    lua_setfield(L, -2, "payload");
+}
+
+static codec_hooks make_hooks(test_hooks *h) {
+    return (codec_hooks){test_hook_encode, test_hook_accepts, test_hook_decode, h, 0};
+}
+
+/* The value at `index` is the decode hook's marker for (type, payload, len). */
+static void assert_marker(lua_State *L, int index, int type, const void *payload, size_t len) {
+    index = lua_absindex(L, index);
+    assert_int_equal(lua_type(L, index), LUA_TTABLE);
+    assert_int_equal(lua_getfield(L, index, "ext"), LUA_TNUMBER);
+    assert_int_equal(lua_tointeger(L, -1), type);
+    assert_int_equal(lua_getfield(L, index, "payload"), LUA_TSTRING);
+    size_t got = 0;
+    const char *s = lua_tolstring(L, -1, &got);
+    assert_int_equal(got, len);
+    if (len)
+        assert_memory_equal(s, payload, len);
+    lua_pop(L, 2);
+}
+
+/* Pushes the values of a Lua expression list ("1, nil, 'x'"); returns how many. */
+static int push_values(lua_State *L, const char *list) {
+    int top = lua_gettop(L);
+    char chunk[4096];
+    snprintf(chunk, sizeof chunk, "return %s", list);
+    if (luaL_loadstring(L, chunk) != LUA_OK || lua_pcall(L, 0, LUA_MULTRET, 0) != LUA_OK)
+        fail_msg("%s: %s", list, lua_tostring(L, -1));
+    return lua_gettop(L) - top;
+}
+
+/* Encodes the `count` values on top of the stack after `front` bytes into *out (reused), decodes
+ * them back with codec_decode_values and checks them one by one; the stack is left as it was. */
+static void values_round_trip(lua_State *L, int count, size_t front, const codec_hooks *hooks,
+                              codec_buffer *out) {
+    int top = lua_gettop(L);
+    int first = top - count + 1;
+    char err[512];
+    int rc = codec_encode_values(L, first, count, NULL, hooks, 1, front, out, err, sizeof err);
+    if (rc)
+        fail_msg("encode of %d values: %d %s", count, rc, err);
+    assert_int_equal(lua_gettop(L), top);
+    assert_true(out->size > front);
+    assert_true(out->size <= out->capacity);
+    int decoded = -1;
+    rc = codec_decode_values(L, out->data + front, out->size - front, NULL, hooks, &decoded, err,
+                             sizeof err);
+    if (rc)
+        fail_msg("decode of %d values: %d %s", count, rc, err);
+    assert_int_equal(decoded, count);
+    assert_int_equal(lua_gettop(L), top + count);
+    for (int i = 0; i < count; i++)
+        if (lua_type(L, first + i) != LUA_TUSERDATA && !values_equal(L, first + i, top + 1 + i))
+            fail_msg("value %d of %d did not survive the round trip", i + 1, count);
+    lua_settop(L, top);
+}
+
+/* Encodes the values of `list` in values mode (label_base) expecting exactly `message`. */
+static void assert_values_refused(lua_State *L, const char *list, int label_base,
+                                  const codec_hooks *hooks, int status, const char *message) {
+    int top = lua_gettop(L);
+    int count = push_values(L, list);
+    codec_buffer out = {0};
+    char err[512];
+    int rc =
+        codec_encode_values(L, top + 1, count, NULL, hooks, label_base, 0, &out, err, sizeof err);
+    if (rc != status || strcmp(err, message) != 0)
+        fail_msg("%s: got %d \"%s\", expected %d \"%s\"", list, rc, err, status, message);
+    assert_int_equal(lua_gettop(L), top + count);
+    codec_buffer_free(&out);
+    lua_settop(L, top);
+}
+
+/* codec_decode_values expecting a refusal that says `fragment`; the stack must not move. */
+static void assert_values_decode_refused(lua_State *L, const void *data, size_t size,
+                                         const codec_hooks *hooks, int status,
+                                         const char *fragment) {
+    int top = lua_gettop(L);
+    char err[256] = "";
+    int count = -1;
+    int rc = codec_decode_values(L, data, size, NULL, hooks, &count, err, sizeof err);
+    if (rc != status)
+        fail_msg("expected %d, got %d (%s)", status, rc, err);
+    assert_int_equal(lua_gettop(L), top);
+    assert_int_equal(count, 0);
+    if (!strstr(err, fragment))
+        fail_msg("\"%s\" does not say \"%s\"", err, fragment);
+}
+
+static void test_values_round_trip_none_one_and_many_keeping_every_nil(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    lua_pushinteger(L, 99); /* something below, that must stay */
+    codec_buffer out = {0};
+
+    /* no values: an empty array */
+    char err[256];
+    assert_int_equal(codec_encode_values(L, 0, 0, NULL, NULL, 1, 0, &out, err, sizeof err), 0);
+    assert_int_equal(out.size, 1);
+    assert_int_equal((unsigned char)out.data[0], 0x90);
+    int count = -1;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, NULL, &count, err, sizeof err), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(lua_gettop(L), 1);
+
+    /* one value */
+    values_round_trip(L, push_values(L, "42"), 0, NULL, &out);
+    const unsigned char one[] = {0x91, 42};
+    assert_int_equal(out.size, sizeof one);
+    assert_memory_equal(out.data, one, sizeof one);
+
+    /* nils in the middle and at both ends: the count is kept, not the Lua length */
+    values_round_trip(L, push_values(L, "nil, 1, nil, nil, 'x', nil"), 0, NULL, &out);
+    const unsigned char nils[] = {0x96, 0xc0, 0x01, 0xc0, 0xc0, 0xa1, 'x', 0xc0};
+    assert_int_equal(out.size, sizeof nils);
+    assert_memory_equal(out.data, nils, sizeof nils);
+    values_round_trip(L, push_values(L, "nil"), 0, NULL, &out);
+
+    /* every type, one after another */
+    codec_push_id(L, 0x1122334455667788ull);
+    lua_setglobal(L, "an_id");
+    values_round_trip(L,
+                      push_values(L, "true, false, -7, 2^53, 0.5, 0/0, math.mininteger, '', "
+                                     "'a\\0b', {}, {1, nil, 3}, {a = {b = {1, 2}}, [2.5] = "
+                                     "false}, an_id, string.rep('s', 70000)"),
+                      0, NULL, &out);
+    int n = push_values(L, "1, an_id, 'z'");
+    assert_int_equal(codec_encode_values(L, -n, n, NULL, NULL, 1, 0, &out, err, sizeof err), 0);
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, NULL, &count, err, sizeof err), 0);
+    assert_int_equal(count, 3);
+    spool_id id = 0;
+    assert_true(codec_to_id(L, -2, &id));
+    assert_true(id == 0x1122334455667788ull);
+    lua_settop(L, 1);
+
+    /* 300 values: the array 16 form */
+    lua_checkstack(L, 300);
+    for (int i = 0; i < 300; i++)
+        lua_pushinteger(L, i);
+    values_round_trip(L, 300, 0, NULL, &out);
+    assert_int_equal((unsigned char)out.data[0], 0xdc);
+    lua_settop(L, 1);
+
+    assert_int_equal(lua_tointeger(L, 1), 99);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_values_leave_the_front_bytes_to_the_caller(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    static const char header[] = "HEADER!"; /* 7 bytes and a NUL, which is not used */
+    const size_t front = 7;
+    codec_buffer out = {0};
+    char err[256];
+
+    /* a fresh buffer: room for the header, then the array; the caller writes the header after */
+    int n = push_values(L, "1, 'ab'");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, front, &out, err, sizeof err), 0);
+    const unsigned char array[] = {0x92, 0x01, 0xa2, 'a', 'b'};
+    assert_int_equal(out.size, front + sizeof array);
+    assert_memory_equal(out.data + front, array, sizeof array);
+    memcpy(out.data, header, front);
+    int count = 0;
+    assert_int_equal(codec_decode_values(L, out.data + front, out.size - front, NULL, NULL, &count,
+                                         err, sizeof err),
+                     0);
+    assert_int_equal(count, 2);
+    lua_settop(L, 0);
+
+    /* the header already in the reused block survives a smaller encode (same block) ... */
+    const char *block = out.data;
+    n = push_values(L, "true");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, front, &out, err, sizeof err), 0);
+    assert_ptr_equal(out.data, block);
+    assert_int_equal(out.size, front + 2);
+    assert_memory_equal(out.data, header, front);
+    assert_int_equal((unsigned char)out.data[front], 0x91);
+    assert_int_equal((unsigned char)out.data[front + 1], 0xc3);
+    lua_settop(L, 0);
+
+    /* ... and one that has to grow the block (the bytes move with it) */
+    size_t capacity = out.capacity;
+    n = push_values(L, "string.rep('g', 5000), 7");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, front, &out, err, sizeof err), 0);
+    assert_true(out.capacity > capacity);
+    assert_memory_equal(out.data, header, front);
+    /* 0x92, str 16 (3 bytes + 5000), 7 */
+    assert_int_equal(out.size, front + 1 + 3 + 5000 + 1);
+    lua_settop(L, 0);
+
+    /* a front alone, no values */
+    assert_int_equal(codec_encode_values(L, 0, 0, NULL, NULL, 1, front, &out, err, sizeof err), 0);
+    assert_int_equal(out.size, front + 1);
+    assert_memory_equal(out.data, header, front);
+    assert_int_equal((unsigned char)out.data[front], 0x90);
+
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_values_reuse_the_callers_block_and_leak_nothing(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    counting count = {0};
+    spool_allocator a = {counting_alloc, counting_free, &count};
+    codec_buffer out = {NULL, 0, 0, &a};
+    char err[256];
+
+    int n = push_values(L, "1, 2, 3, 'some text'");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, 4, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    assert_ptr_equal(out.allocator, &a);
+    assert_int_equal(count.allocations, 1);
+    assert_int_equal(count.live_blocks, 1);
+    assert_true(count.live_bytes == out.capacity);
+    const char *block = out.data;
+    size_t capacity = out.capacity;
+
+    /* smaller: the same block, nothing allocated */
+    n = push_values(L, "true");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, 4, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    assert_int_equal(out.size, 4 + 2);
+    assert_ptr_equal(out.data, block);
+    assert_int_equal(out.capacity, capacity);
+    assert_int_equal(count.allocations, 1);
+
+    /* larger: grown, the old block given back */
+    n = push_values(L, "string.rep('L', 3000), {1, 2, 3}");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, 4, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    assert_true(out.capacity >= out.size);
+    assert_true(out.capacity > capacity);
+    assert_int_equal(count.live_blocks, 1);
+    assert_true(count.live_bytes == out.capacity);
+    int decoded = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data + 4, out.size - 4, NULL, NULL, &decoded, err, sizeof err),
+        0);
+    assert_int_equal(decoded, 2);
+    lua_settop(L, 0);
+
+    /* a refused value keeps the block (the caller's), and the next encode uses it */
+    block = out.data;
+    capacity = out.capacity;
+    n = push_values(L, "1, print");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, 4, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    lua_settop(L, 0);
+    assert_ptr_equal(out.data, block);
+    assert_int_equal(out.capacity, capacity);
+    assert_int_equal(count.live_blocks, 1);
+    n = push_values(L, "'again'");
+    assert_int_equal(codec_encode_values(L, 1, n, NULL, NULL, 1, 4, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    assert_ptr_equal(out.data, block);
+
+    codec_buffer_free(&out);
+    assert_int_equal(count.live_bytes, 0);
+    assert_int_equal(count.live_blocks, 0);
+    assert_int_equal(count.bad_frees, 0);
+
+    /* every allocation failure, with and without a block to start from: ENOMEM, no leak, and
+     * the caller's block still its own */
+    push_values(L, "string.rep('y', 5000), {list = {1, 2, string.rep('z', 900)}}");
+    for (int start_with_block = 0; start_with_block <= 1; start_with_block++) {
+        int succeeded = 0;
+        for (size_t fail = 1; fail < 50 && !succeeded; fail++) {
+            counting failing = {0};
+            spool_allocator fa = {counting_alloc, counting_free, &failing};
+            codec_buffer buffer = {NULL, 0, 0, &fa};
+            if (start_with_block) {
+                lua_pushinteger(L, 1);
+                assert_int_equal(
+                    codec_encode_values(L, -1, 1, NULL, NULL, 1, 0, &buffer, err, sizeof err), 0);
+                lua_pop(L, 1);
+            }
+            failing.fail_at = failing.allocations + fail;
+            int rc = codec_encode_values(L, 1, 2, NULL, NULL, 1, 16, &buffer, err, sizeof err);
+            if (rc == 0)
+                succeeded = 1;
+            else
+                assert_int_equal(rc, SPOOL_ENOMEM);
+            assert_int_equal(lua_gettop(L), 2);
+            assert_int_equal(failing.live_blocks, buffer.data ? 1 : 0);
+            codec_buffer_free(&buffer);
+            assert_int_equal(failing.live_bytes, 0);
+            assert_int_equal(failing.bad_frees, 0);
+        }
+        assert_true(succeeded);
+    }
+    lua_close(L);
+}
+
+static void test_values_errors_name_the_argument(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    assert_values_refused(L, "10, print, 30", 2, NULL, SPOOL_EINVAL,
+                          "cannot copy a function at argument 3");
+    assert_values_refused(L, "'x', {handlers = {1, print}}", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a function at argument 2.handlers[2]");
+    assert_values_refused(L, "(function() local t = {} t.me = t return t end)()", 1, NULL,
+                          SPOOL_EINVAL, "cycle at argument 1.me");
+    assert_values_refused(L, "1, 2, (function() local t = {a = {}} t.a[1] = t return t end)()", 5,
+                          NULL, SPOOL_EINVAL, "cycle at argument 7.a[1]");
+    assert_values_refused(L, "coroutine.create(print)", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a coroutine at argument 1");
+    assert_values_refused(L, "nil, setmetatable({}, {})", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a table with a metatable at argument 2");
+    assert_values_refused(L, "{[{}] = 1}", 3, NULL, SPOOL_EINVAL,
+                          "cannot copy a table as a table key at argument 3");
+    assert_values_refused(L, "io.stdout", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a userdata at argument 1");
+    /* limits name the argument too */
+    codec_limits small = {.max_string = 4, .max_total = 64};
+    int before = lua_gettop(L);
+    int n = push_values(L, "'ok', {s = 'too long'}");
+    codec_buffer limited = {0};
+    char words[256];
+    assert_int_equal(
+        codec_encode_values(L, before + 1, n, &small, NULL, 1, 0, &limited, words, sizeof words),
+        SPOOL_EMSGSIZE);
+    assert_string_equal(words, "string of 8 bytes exceeds the limit of 4 bytes at argument 2.s");
+    small.max_string = 0;
+    lua_pushstring(L, "a string of more than sixty-four bytes, which is the max_total here...");
+    assert_int_equal(codec_encode_values(L, before + 1, n + 1, &small, NULL, 1, 0, &limited, words,
+                                         sizeof words),
+                     SPOOL_EMSGSIZE);
+    assert_string_equal(words, "encoded value exceeds the limit of 64 bytes at argument 3");
+    /* the front counts towards max_total */
+    assert_int_equal(
+        codec_encode_values(L, before + 1, 1, &small, NULL, 1, 64, &limited, words, sizeof words),
+        SPOOL_EMSGSIZE);
+    assert_non_null(strstr(words, "exceeds the limit of 64 bytes"));
+    codec_buffer_free(&limited);
+    lua_settop(L, before);
+    /* the same table twice is not a cycle */
+    int top = lua_gettop(L);
+    push_expression(L, "{1, {2}}");
+    lua_pushvalue(L, -1);
+    codec_buffer out = {0};
+    values_round_trip(L, 2, 0, NULL, &out);
+    assert_int_equal(lua_gettop(L), top + 2);
+    lua_settop(L, top);
+
+    /* bad arguments */
+    char err[64];
+    assert_int_equal(codec_encode_values(L, 1, 0, NULL, NULL, 0, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    assert_int_equal(codec_encode_values(L, 1, -1, NULL, NULL, 1, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    assert_int_equal(codec_encode_values(L, 1, 0, NULL, NULL, 1, 0, NULL, err, sizeof err),
+                     SPOOL_EINVAL);
+    codec_limits too_deep = {.max_depth = CODEC_DEPTH_CEILING + 1};
+    assert_int_equal(codec_encode_values(L, 1, 0, &too_deep, NULL, 1, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+/* Bytes: `outer` (0x91: a values array of one) if non-zero, then `levels` nested arrays. */
+static size_t nested_arrays(unsigned char *bytes, int outer, int levels) {
+    size_t n = 0;
+    if (outer)
+        bytes[n++] = 0x91;
+    for (int i = 0; i < levels; i++)
+        bytes[n++] = i + 1 < levels ? 0x91 : 0x90;
+    return n;
+}
+
+static void test_values_mode_nests_64_deep_like_codec_encode(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    codec_buffer out = {0};
+    char err[512];
+    for (int levels = 63; levels <= 65; levels++) {
+        push_nested(L, levels);
+        lua_pushinteger(L, 1); /* a second argument: each counts its own depth */
+        int rc = codec_encode_values(L, 1, 2, NULL, NULL, 1, 0, &out, err, sizeof err);
+        if (levels <= 64) {
+            if (rc)
+                fail_msg("%d levels: %s", levels, err);
+            int count = 0;
+            assert_int_equal(
+                codec_decode_values(L, out.data, out.size, NULL, NULL, &count, err, sizeof err), 0);
+            assert_int_equal(count, 2);
+            assert_true(values_equal(L, 1, 3));
+        } else {
+            assert_int_equal(rc, SPOOL_EINVAL);
+            assert_non_null(strstr(err, "nested deeper than"));
+            assert_non_null(strstr(err, " at argument 1[1]"));
+        }
+        lua_settop(L, 0);
+    }
+    /* the decoder: 64 nested arrays inside the array of values pass, 65 do not */
+    unsigned char bytes[80];
+    int count = 0;
+    size_t size = nested_arrays(bytes, 1, 64);
+    assert_int_equal(
+        codec_decode_values(L, (const char *)bytes, size, NULL, NULL, &count, err, sizeof err), 0);
+    assert_int_equal(count, 1);
+    lua_settop(L, 0);
+    size = nested_arrays(bytes, 1, 65);
+    assert_values_decode_refused(L, bytes, size, NULL, SPOOL_EINVAL, "at offset 65");
+    /* a lower limit is the same lower limit for each argument */
+    codec_limits limits = {.max_depth = 2};
+    push_nested(L, 2);
+    push_nested(L, 2);
+    assert_int_equal(codec_encode_values(L, 1, 2, &limits, NULL, 1, 0, &out, err, sizeof err), 0);
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, &limits, NULL, &count, err, sizeof err), 0);
+    assert_int_equal(count, 2);
+    push_nested(L, 3);
+    assert_int_equal(codec_encode_values(L, 5, 1, &limits, NULL, 1, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    lua_settop(L, 0);
+    size = nested_arrays(bytes, 1, 3);
+    assert_int_equal(
+        codec_decode_values(L, (const char *)bytes, size, &limits, NULL, &count, err, sizeof err),
+        SPOOL_EINVAL);
+    assert_int_equal(lua_gettop(L), 0);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+/* The limit in a depth error is the caller's (64), as codec_encode and codec_decode say it: the
+ * array of values is not the caller's nesting, so it must not show up in the words either. */
+static void test_values_mode_depth_errors_name_the_callers_limit(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    codec_buffer out = {0};
+    char encode_err[512], decode_err[256], plain_err[512];
+    push_nested(L, 65);
+    assert_int_equal(codec_encode(L, 1, NULL, NULL, &out, plain_err, sizeof plain_err),
+                     SPOOL_EINVAL);
+    assert_int_equal(
+        codec_encode_values(L, 1, 1, NULL, NULL, 1, 0, &out, encode_err, sizeof encode_err),
+        SPOOL_EINVAL);
+    lua_settop(L, 0);
+    char expected_encode[512] = "nested deeper than 64 tables at argument 1";
+    for (int i = 0; i < 64; i++)
+        strcat(expected_encode, "[1]");
+    unsigned char bytes[80];
+    size_t size = nested_arrays(bytes, 1, 65);
+    int count = 0;
+    assert_int_equal(codec_decode_values(L, (const char *)bytes, size, NULL, NULL, &count,
+                                         decode_err, sizeof decode_err),
+                     SPOOL_EINVAL);
+    const char *expected_decode = "nested deeper than 64 at offset 65";
+    codec_buffer_free(&out);
+    lua_close(L);
+    if (strcmp(encode_err, expected_encode) != 0 || strcmp(decode_err, expected_decode) != 0)
+        fail_msg("codec_encode says \"%s\"; codec_encode_values says \"%s\", expected \"%s\"; "
+                 "codec_decode_values says \"%s\", expected \"%s\"",
+                 plain_err, encode_err, expected_encode, decode_err, expected_decode);
+}
+
+static void test_hooks_carry_a_userdata_as_ext_5_and_back(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {0};
+    codec_hooks hooks = make_hooks(&h);
+    codec_buffer out = {0};
+    char err[256];
+
+    lua_pushinteger(L, 1);
+    push_handle(L, 3, 16);
+    lua_pushstring(L, "x");
+    lua_createtable(L, 0, 1);
+    push_handle(L, 100, 16);
+    lua_setfield(L, -2, "h");
+    assert_int_equal(codec_encode_values(L, 1, 4, NULL, &hooks, 1, 2, &out, err, sizeof err), 0);
+    assert_int_equal(h.encode_calls, 2);
+    assert_int_equal(lua_gettop(L), 4);
+    /* 0x94, 1, fixext 16 type 5 and the userdata's bytes, "x", {h = fixext 16} */
+    const unsigned char *bytes = (const unsigned char *)out.data + 2;
+    assert_int_equal(out.size, 2 + 1 + 1 + 18 + 2 + 1 + 2 + 18);
+    assert_int_equal(bytes[0], 0x94);
+    assert_int_equal(bytes[2], 0xd8);
+    assert_int_equal(bytes[3], TEST_EXT_HANDLE);
+    assert_memory_equal(bytes + 4, lua_touserdata(L, 2), 16);
+
+    int count = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data + 2, out.size - 2, NULL, &hooks, &count, err, sizeof err),
+        0);
+    assert_int_equal(count, 4);
+    assert_int_equal(h.decode_calls, 2);
+    assert_true(h.accepts_calls >= 2);
+    assert_int_equal(lua_tointeger(L, 5), 1);
+    assert_marker(L, 6, TEST_EXT_HANDLE, lua_touserdata(L, 2), 16);
+    assert_string_equal(lua_tostring(L, 7), "x");
+    assert_int_equal(lua_getfield(L, 8, "h"), LUA_TTABLE);
+    lua_getfield(L, 4, "h");
+    assert_marker(L, -2, TEST_EXT_HANDLE, lua_touserdata(L, -1), 16);
+    lua_settop(L, 0);
+
+    /* other payload sizes take the other ext forms (fixext 1/2/4/8, ext 8) */
+    h.any_length = 1;
+    const size_t sizes[] = {0, 1, 2, 3, 4, 8, 15, 16};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        push_handle(L, (unsigned char)i, sizes[i]);
+        assert_int_equal(codec_encode_values(L, 1, 1, NULL, &hooks, 1, 0, &out, err, sizeof err),
+                         0);
+        assert_int_equal(out.size, 1 +
+                                       (sizes[i] == 1 || sizes[i] == 2 || sizes[i] == 4 ||
+                                                sizes[i] == 8 || sizes[i] == 16
+                                            ? 2
+                                            : 3) +
+                                       sizes[i]);
+        assert_int_equal(
+            codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err), 0);
+        assert_int_equal(count, 1);
+        assert_marker(L, 2, TEST_EXT_HANDLE, lua_touserdata(L, 1), sizes[i]);
+        lua_settop(L, 0);
+    }
+    /* a hook that claims more than 16 bytes is refused */
+    push_handle(L, 1, 17);
+    assert_int_equal(codec_encode_values(L, 1, 1, NULL, &hooks, 4, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    assert_string_equal(err, "ext payload of 17 bytes at argument 4");
+    lua_settop(L, 0);
+
+    /* hooks see no ids: an id stays ext 1 */
+    int calls = h.encode_calls;
+    codec_push_id(L, 0x0102030405060708ull);
+    assert_int_equal(codec_encode_values(L, 1, 1, NULL, &hooks, 1, 0, &out, err, sizeof err), 0);
+    assert_int_equal(h.encode_calls, calls);
+    const unsigned char id[] = {0x91, 0xd7, 0x01, 1, 2, 3, 4, 5, 6, 7, 8};
+    assert_int_equal(out.size, sizeof id);
+    assert_memory_equal(out.data, id, sizeof id);
+    lua_settop(L, 0);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_a_declining_hook_leaves_behaviour_refused(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {.decline = 1};
+    codec_hooks hooks = make_hooks(&h);
+    push_handle(L, 1, 16);
+    lua_setglobal(L, "handle");
+    assert_values_refused(L, "1, handle", 1, &hooks, SPOOL_EINVAL,
+                          "cannot copy a userdata at argument 2");
+    assert_values_refused(L, "{f = print}", 1, &hooks, SPOOL_EINVAL,
+                          "cannot copy a function at argument 1.f");
+    assert_values_refused(L, "coroutine.create(print)", 2, &hooks, SPOOL_EINVAL,
+                          "cannot copy a coroutine at argument 2");
+    assert_values_refused(L, "{{m = setmetatable({}, {})}}", 1, &hooks, SPOOL_EINVAL,
+                          "cannot copy a table with a metatable at argument 1[1].m");
+    lua_pushlightuserdata(L, L);
+    lua_setglobal(L, "light");
+    assert_values_refused(L, "{1, light}", 1, &hooks, SPOOL_EINVAL,
+                          "cannot copy a light userdata at argument 1[2]");
+    assert_true(h.encode_calls == 5);
+    assert_values_refused(L, "1, 2, light", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a light userdata at argument 3");
+    /* the hooks that accept handles still decline what is not one */
+    h.decline = 0;
+    assert_values_refused(L, "handle, io.stdout", 1, &hooks, SPOOL_EINVAL,
+                          "cannot copy a userdata at argument 2");
+    /* no hooks, or hooks without an encoder: as codec_encode */
+    assert_values_refused(L, "handle", 1, NULL, SPOOL_EINVAL,
+                          "cannot copy a userdata at argument 1");
+    codec_hooks decode_only = {NULL, test_hook_accepts, test_hook_decode, &h, 0};
+    assert_values_refused(L, "handle", 1, &decode_only, SPOOL_EINVAL,
+                          "cannot copy a userdata at argument 1");
+    /* a hook that raises is an error return, not a longjmp */
+    h.encode_raise = 1;
+    int top = lua_gettop(L);
+    int n = push_values(L, "7, handle");
+    codec_buffer out = {0};
+    char err[256];
+    int rc = codec_encode_values(L, top + 1, n, NULL, &hooks, 1, 0, &out, err, sizeof err);
+    assert_int_equal(rc, SPOOL_EINVAL);
+    if (!strstr(err, "the encode hook gives up"))
+        fail_msg("\"%s\"", err);
+    assert_int_equal(lua_gettop(L), top + n);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_ext_5_without_hooks_is_an_unknown_ext_type(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {0};
+    codec_hooks hooks = make_hooks(&h);
+    codec_buffer out = {0};
+    char err[256];
+    lua_pushboolean(L, 1);
+    push_handle(L, 9, 16);
+    assert_int_equal(codec_encode_values(L, 1, 2, NULL, &hooks, 1, 0, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    assert_values_decode_refused(L, out.data, out.size, NULL, SPOOL_EINVAL,
+                                 "unknown ext type 5 of 16 bytes at offset 2");
+    /* codec_decode has no hooks at all */
+    assert_decode_refused(L, out.data + 2, out.size - 2, SPOOL_EINVAL,
+                          "unknown ext type 5 of 16 bytes at offset 0");
+    /* hooks that do not accept this length refuse it too, before building anything */
+    const unsigned char eight[] = {0x92, 0x01, 0xd7, 0x05, 1, 2, 3, 4, 5, 6, 7, 8};
+    assert_values_decode_refused(L, eight, sizeof eight, &hooks, SPOOL_EINVAL,
+                                 "unknown ext type 5 of 8 bytes at offset 2");
+    const unsigned char six[] = {0x91, 0xd8, 0x06, 0,  1,  2,  3,  4,  5, 6,
+                                 7,    8,    9,    10, 11, 12, 13, 14, 15};
+    assert_values_decode_refused(L, six, sizeof six, &hooks, SPOOL_EINVAL,
+                                 "unknown ext type 6 of 16 bytes at offset 1");
+    /* an ext is never a map key, hooks or not */
+    const unsigned char key[] = {0x91, 0x81, 0xd8, 0x05, 0,  1,  2,  3,  4,  5,   6,
+                                 7,    8,    9,    10,   11, 12, 13, 14, 15, 0x01};
+    assert_values_decode_refused(L, key, sizeof key, &hooks, SPOOL_EINVAL,
+                                 "as a map key at offset 2");
+    assert_int_equal(h.decode_calls, 0);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_hooks_that_accept_ext_1_decode_ids(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {0};
+    codec_hooks hooks = make_hooks(&h);
+    codec_buffer out = {0};
+    char err[256];
+    codec_push_id(L, 0x0102030405060708ull);
+    lua_createtable(L, 0, 1);
+    codec_push_id(L, 42);
+    lua_setfield(L, -2, "to");
+    assert_int_equal(codec_encode_values(L, 1, 2, NULL, &hooks, 1, 0, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+
+    /* hooks that do not claim type 1: ids as ever */
+    int count = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err), 0);
+    assert_int_equal(count, 2);
+    spool_id id = 0;
+    assert_true(codec_to_id(L, 1, &id));
+    assert_true(id == 0x0102030405060708ull);
+    assert_int_equal(h.decode_calls, 0);
+    lua_settop(L, 0);
+
+    /* hooks that do: the hook gets the 8 bytes */
+    h.accept_ids = 1;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(h.decode_calls, 2);
+    const unsigned char first[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_marker(L, 1, CODEC_EXT_ID, first, 8);
+    assert_int_equal(lua_getfield(L, 2, "to"), LUA_TTABLE);
+    const unsigned char second[] = {0, 0, 0, 0, 0, 0, 0, 42};
+    assert_marker(L, -1, CODEC_EXT_ID, second, 8);
+    lua_settop(L, 0);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_hooked_truncated_prefixes_are_refused_and_never_read_past_the_end(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {.any_length = 1};
+    codec_hooks hooks = make_hooks(&h);
+    codec_buffer out = {0};
+    char err[256];
+    push_handle(L, 1, 16);
+    lua_pushstring(L, "between");
+    push_handle(L, 2, 3);
+    push_expression(L, "{a = 1, list = {2.5, 'y'}}");
+    push_handle(L, 3, 16);
+    lua_setfield(L, -2, "h");
+    push_handle(L, 4, 0);
+    assert_int_equal(codec_encode_values(L, 1, 5, NULL, &hooks, 1, 0, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    int count = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err), 0);
+    assert_int_equal(count, 5);
+    lua_settop(L, 0);
+    h.decode_calls = 0;
+
+    /* each prefix in a block of exactly its size, so that a read past the end is one valgrind
+     * and ASan see */
+    for (size_t prefix = 0; prefix < out.size; prefix++) {
+        char *copy = malloc(prefix ? prefix : 1);
+        assert_non_null(copy);
+        memcpy(copy, out.data, prefix);
+        count = -1;
+        int rc = codec_decode_values(L, copy, prefix, NULL, &hooks, &count, err, sizeof err);
+        free(copy);
+        if (rc != SPOOL_EINVAL)
+            fail_msg("prefix %zu of %zu: %d", prefix, out.size, rc);
+        assert_int_equal(lua_gettop(L), 0);
+        assert_int_equal(count, 0);
+        const char *expected = prefix == 0 ? "not an array" : "truncated";
+        if (!strstr(err, expected))
+            fail_msg("prefix %zu of %zu: \"%s\"", prefix, out.size, err);
+    }
+    assert_int_equal(h.decode_calls, 0);
+
+    /* ext headers claiming more payload than there is, with hooks that accept any length */
+    const unsigned char ext8[] = {0x91, 0xc7, 200, 0x05, 1, 2, 3, 4};
+    const unsigned char ext16[] = {0x91, 0xc8, 0xff, 0xff, 0x05, 1, 2};
+    const unsigned char ext32[] = {0x91, 0xc9, 0xff, 0xff, 0xff, 0xff, 0x05, 1};
+    const unsigned char fixext16[] = {0x91, 0xd8, 0x05, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    const struct {
+        const unsigned char *bytes;
+        size_t size;
+        const char *message;
+    } lies[] = {
+        {ext8, sizeof ext8, "truncated: an ext payload at offset 4 needs 200 bytes, 4 left"},
+        {ext16, sizeof ext16, "truncated: an ext payload at offset 5 needs 65535 bytes, 2 left"},
+        {ext32, sizeof ext32,
+         "truncated: an ext payload at offset 7 needs 4294967295 bytes, 1 left"},
+        {fixext16, sizeof fixext16,
+         "truncated: an ext payload at offset 3 needs 16 bytes, 13 left"},
+    };
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        char *copy = malloc(lies[i].size);
+        assert_non_null(copy);
+        memcpy(copy, lies[i].bytes, lies[i].size);
+        assert_values_decode_refused(L, copy, lies[i].size, &hooks, SPOOL_EINVAL, lies[i].message);
+        free(copy);
+    }
+    assert_int_equal(h.decode_calls, 0);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+/* An accepts hook that says yes to type 5 on its first call only. */
+static int test_hook_accepts_once(void *user, int8_t type, uint32_t len) {
+    test_hooks *h = user;
+    (void)len;
+    return h->accepts_calls++ == 0 && type == TEST_EXT_HANDLE;
+}
+
+/* The decoder asks accepts() while validating; whatever accepts() answers later, a 1-byte ext of
+ * type 5 must never be built as an id (8 bytes read from a 1-byte payload, past the input). The
+ * input sits in a larger array so that the read past `size` is no undefined behaviour here. */
+static void test_an_ext_validated_for_the_hooks_is_never_built_as_an_id(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    test_hooks h = {0};
+    codec_hooks hooks = {NULL, test_hook_accepts_once, test_hook_decode, &h, 0};
+    unsigned char bytes[16];
+    memset(bytes, 0xee, sizeof bytes);
+    const unsigned char input[] = {0x91, 0xd4, TEST_EXT_HANDLE, 0xab}; /* [fixext 1, type 5] */
+    memcpy(bytes, input, sizeof input);
+    int count = -1;
+    char err[256] = "";
+    int rc = codec_decode_values(L, (const char *)bytes, sizeof input, NULL, &hooks, &count, err,
+                                 sizeof err);
+    spool_id id = 0;
+    if (rc == 0 && codec_to_id(L, -1, &id)) {
+        lua_close(L);
+        fail_msg("accepts() asked %d times; a 1-byte ext of type 5 came back as the id "
+                 "0x%016llx (7 bytes read past the input) and the decode hook was called %d times",
+                 h.accepts_calls, (unsigned long long)id, h.decode_calls);
+    }
+    if (rc == 0) {
+        assert_int_equal(count, 1);
+        const unsigned char payload[] = {0xab};
+        assert_marker(L, -1, TEST_EXT_HANDLE, payload, 1);
+    } else {
+        assert_int_equal(lua_gettop(L), 0);
+    }
+    lua_close(L);
+}
+
+static void test_decode_values_refuses_what_is_not_one_array_and_pushes_nothing(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    lua_pushstring(L, "below");
+    const unsigned char map[] = {0x81, 0xa1, 'k', 0x01};
+    assert_values_decode_refused(L, map, sizeof map, NULL, SPOOL_EINVAL,
+                                 "values: the input is not an array");
+    const unsigned char integer[] = {0x05};
+    assert_values_decode_refused(L, integer, sizeof integer, NULL, SPOOL_EINVAL, "not an array");
+    const unsigned char nil[] = {0xc0};
+    assert_values_decode_refused(L, nil, sizeof nil, NULL, SPOOL_EINVAL, "not an array");
+    const unsigned char str[] = {0xa2, 'h', 'i'};
+    assert_values_decode_refused(L, str, sizeof str, NULL, SPOOL_EINVAL, "not an array");
+    assert_values_decode_refused(L, "", 0, NULL, SPOOL_EINVAL, "not an array");
+    const unsigned char trailing[] = {0x91, 0x01, 0x02};
+    assert_values_decode_refused(L, trailing, sizeof trailing, NULL, SPOOL_EINVAL,
+                                 "trailing bytes: the value ends at offset 2 of 3");
+    const unsigned char two_arrays[] = {0x90, 0x90};
+    assert_values_decode_refused(L, two_arrays, sizeof two_arrays, NULL, SPOOL_EINVAL,
+                                 "trailing bytes: the value ends at offset 1 of 2");
+    const unsigned char short_array[] = {0x93, 0x01, 0x02};
+    assert_values_decode_refused(L, short_array, sizeof short_array, NULL, SPOOL_EINVAL,
+                                 "truncated");
+    /* found only while building, after two values were pushed: they are taken back */
+    const unsigned char duplicate[] = {0x93, 0x01, 0xa1, 's', 0x82, 0xa1,
+                                       'k',  0x01, 0xa1, 'k', 0x02};
+    assert_values_decode_refused(L, duplicate, sizeof duplicate, NULL, SPOOL_EINVAL,
+                                 "duplicate map key at offset 8");
+    codec_limits small = {.max_total = 2};
+    int count = -1;
+    assert_int_equal(codec_decode_values(L, (const char *)trailing, sizeof trailing, &small, NULL,
+                                         &count, NULL, 0),
+                     SPOOL_EMSGSIZE);
+    assert_int_equal(count, 0);
+    char err[64];
+    assert_int_equal(
+        codec_decode_values(L, (const char *)map, sizeof map, NULL, NULL, NULL, err, sizeof err),
+        SPOOL_EINVAL);
+    assert_int_equal(lua_gettop(L), 1);
+    assert_string_equal(lua_tostring(L, 1), "below");
+    lua_close(L);
+}
+
+static void test_a_raising_decode_hook_is_an_error_return_not_a_longjmp(void **state) {
+    (void)state;
+    lua_State *L = lua_newstate(counting_lua_alloc, NULL);
+    assert_non_null(L);
+    luaL_openlibs(L);
+    test_hooks h = {0};
+    codec_hooks hooks = make_hooks(&h);
+    codec_buffer out = {0};
+    char err[256];
+    /* "x", handle, {handle, handle}: the hook raises on its second call, with values pushed */
+    lua_pushstring(L, "x");
+    push_handle(L, 1, 16);
+    lua_createtable(L, 2, 0);
+    push_handle(L, 2, 16);
+    lua_rawseti(L, -2, 1);
+    push_handle(L, 3, 16);
+    lua_rawseti(L, -2, 2);
+    assert_int_equal(codec_encode_values(L, 1, 3, NULL, &hooks, 1, 0, &out, err, sizeof err), 0);
+    lua_settop(L, 0);
+    lua_pushinteger(L, 7);
+
+    const struct {
+        int raise;
+        int status;
+        const char *message;
+    } cases[] = {
+        {1, SPOOL_EINVAL, "Lua error while decoding: the decode hook gives up on type 5"},
+        {2, SPOOL_EINVAL, "Lua error while decoding: ?"},
+        {3, SPOOL_ENOMEM, "not enough memory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        h = (test_hooks){.raise = cases[i].raise, .raise_after = 1};
+        int count = -1;
+        int rc = codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err);
+        lua_refuse_growth = 0;
+        if (rc != cases[i].status || !strstr(err, cases[i].message))
+            fail_msg("raise %d: got %d \"%s\", expected %d \"%s\"", cases[i].raise, rc, err,
+                     cases[i].status, cases[i].message);
+        assert_int_equal(h.decode_calls, 2);
+        assert_int_equal(count, 0);
+        assert_int_equal(lua_gettop(L), 1);
+        assert_int_equal(lua_tointeger(L, 1), 7);
+    }
+    /* the state is fine afterwards */
+    h = (test_hooks){0};
+    int count = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &hooks, &count, err, sizeof err), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(lua_gettop(L), 4);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deep_equal_tells_values_apart),
@@ -717,6 +1662,20 @@ int main(void) {
         cmocka_unit_test(test_keys_lua_cannot_use_and_unknown_types_are_refused),
         cmocka_unit_test(test_lua_out_of_memory_is_enomem_and_leaves_the_stack),
         cmocka_unit_test(test_random_bytes_never_crash),
+        cmocka_unit_test(test_values_round_trip_none_one_and_many_keeping_every_nil),
+        cmocka_unit_test(test_values_leave_the_front_bytes_to_the_caller),
+        cmocka_unit_test(test_values_reuse_the_callers_block_and_leak_nothing),
+        cmocka_unit_test(test_values_errors_name_the_argument),
+        cmocka_unit_test(test_values_mode_nests_64_deep_like_codec_encode),
+        cmocka_unit_test(test_values_mode_depth_errors_name_the_callers_limit),
+        cmocka_unit_test(test_hooks_carry_a_userdata_as_ext_5_and_back),
+        cmocka_unit_test(test_a_declining_hook_leaves_behaviour_refused),
+        cmocka_unit_test(test_ext_5_without_hooks_is_an_unknown_ext_type),
+        cmocka_unit_test(test_hooks_that_accept_ext_1_decode_ids),
+        cmocka_unit_test(test_hooked_truncated_prefixes_are_refused_and_never_read_past_the_end),
+        cmocka_unit_test(test_an_ext_validated_for_the_hooks_is_never_built_as_an_id),
+        cmocka_unit_test(test_decode_values_refuses_what_is_not_one_array_and_pushes_nothing),
+        cmocka_unit_test(test_a_raising_decode_hook_is_an_error_return_not_a_longjmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

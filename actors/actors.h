@@ -43,6 +43,7 @@ typedef enum message_kind {
     MSG_STOP,         /* stop with reason = status */
     MSG_MONITOR,      /* view.from starts monitoring the receiver */
     MSG_MOVE,         /* move the receiver to thread = status */
+    MSG_SELF,         /* spool_send_self: handled like a user message, never bounded */
 } message_kind;
 
 #define MESSAGE_INLINE 64 /* payloads up to this many bytes live inside a pooled block */

@@ -51,6 +51,9 @@ static void dispatch(sched_thread *t, actor *a, message *m) {
     case MSG_MOVE:
         move_request(a, m->status);
         break;
+    case MSG_SELF:
+        a->behavior->handle((spool_ctx *)a, a->state, &m->view);
+        break;
     default:
         break;
     }
@@ -159,6 +162,18 @@ void actor_run_turn(sched_thread *t, actor *a) {
     pr_store_64_relaxed(&t->backlog, t->backlog + remaining - a->backlog);
     a->backlog = remaining;
     sched_ready_push_owner(t, a);
+}
+
+int spool_send_self(spool_ctx *ctx, uint32_t type, const void *data, size_t size) {
+    if (!ctx || type >= SPOOL_MSG_RESERVED || (size > 0 && !data))
+        return SPOOL_EINVAL;
+    actor *self = actor_from_ctx(ctx);
+    sched_thread *t = sched_current();
+    if (!t || t->current != self)
+        return SPOOL_EINVAL;
+    if (size > self->rt->settings.max_message_size)
+        return SPOOL_EMSGSIZE;
+    return message_notify(self->rt, self->id, self->id, MSG_SELF, 0, 0, type, data, size);
 }
 
 int spool_monitor(spool_ctx *ctx, spool_id target) {

@@ -366,6 +366,16 @@ SPOOL_API int spool_actor_stop(spool_runtime *rt, spool_id id, int reason);
 SPOOL_API int spool_monitor(spool_ctx *ctx, spool_id target);
 
 /*
+ * Inside a handler: queues a message of `type` (data copied) for the running actor itself, behind
+ * every message already in its mailbox. It travels as a runtime notice: a bounded mailbox neither
+ * refuses it nor drops a message for it, and it is not counted among the user messages. For an
+ * actor that wants to go on once what is queued now has been handled (a poll of its mailbox, a
+ * cooperative yield). Errors: SPOOL_EINVAL (not in a handler, a reserved type, data NULL with
+ * size > 0), SPOOL_EMSGSIZE, SPOOL_ENOMEM.
+ */
+SPOOL_API int spool_send_self(spool_ctx *ctx, uint32_t type, const void *data, size_t size);
+
+/*
  * Names. A name belongs to one live actor; it is released when the actor ends. Any thread.
  * register: SPOOL_EEXIST (taken), SPOOL_ENOENT (no such actor), SPOOL_EINVAL (empty name, > 255
  * bytes). whereis: SPOOL_ENOENT. unregister: SPOOL_ENOENT.

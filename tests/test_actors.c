@@ -260,6 +260,59 @@ static void bad_arguments_return_einval(void **state) {
     /* Not a single message was accepted, so none is a dead letter. */
 }
 
+/* spool_send_self: behind what is queued, and never refused by a full bounded mailbox. */
+typedef struct self_note_state {
+    int seen[8];
+    int count;
+    int full_rc, self_rc;
+    int bad; /* checks that failed inside the handler */
+} self_note_state;
+
+static void self_note_handle(spool_ctx *ctx, void *state, const spool_message *message) {
+    self_note_state *s = state;
+    spool_runtime *rt = spool_ctx_runtime(ctx);
+    if (s->count < 8)
+        s->seen[s->count++] = (int)message->type;
+    if (message->type == 1) {
+        if (spool_send(rt, spool_self(ctx), 2, NULL, 0) != 0) /* the mailbox is now full */
+            s->bad++;
+        s->full_rc = spool_send(rt, spool_self(ctx), 3, NULL, 0);
+        s->self_rc = spool_send_self(ctx, 4, "x", 1);
+    }
+    if (message->type == 4) {
+        if (message->size != 1 || ((const char *)message->data)[0] != 'x')
+            s->bad++;
+        spool_actor_stop(rt, spool_self(ctx), 0);
+    }
+}
+static const spool_behavior self_note_behavior = {"self_note", self_note_handle, NULL};
+
+static void send_self_passes_a_full_bounded_mailbox_and_comes_after_the_queue(void **state) {
+    (void)state;
+    spool_runtime *rt = support_runtime(1);
+    self_note_state s;
+    memset(&s, 0, sizeof s);
+    spool_spawn_opts opts = spool_spawn_opts_default();
+    opts.mailbox_capacity = 2; /* the message being handled and one more */
+    spool_id id;
+    assert_int_equal(spool_spawn(rt, &self_note_behavior, &s, &opts, &id), 0);
+    assert_int_equal(spool_send(rt, id, 1, NULL, 0), 0);
+    assert_int_equal(spool_runtime_start(rt), 0);
+    assert_int_equal(spool_runtime_wait(rt, 10000), 0);
+    assert_int_equal(s.bad, 0);
+    assert_int_equal(s.full_rc, SPOOL_EFULL);
+    assert_int_equal(s.self_rc, 0);
+    assert_int_equal(s.count, 3);
+    assert_int_equal(s.seen[0], 1);
+    assert_int_equal(s.seen[1], 2); /* what was queued first */
+    assert_int_equal(s.seen[2], 4); /* then the note */
+    assert_int_equal(spool_send_self(NULL, 4, NULL, 0), SPOOL_EINVAL);
+    uint64_t full = 0;
+    assert_int_equal(spool_dead_letter_count(rt, SPOOL_DEAD_MAILBOX_FULL, &full), 0);
+    assert_int_equal(full, 1); /* only the refused user message */
+    spool_runtime_destroy(&rt);
+}
+
 static void bounded_mailbox_rejects_when_full_and_counts_it(void **state) {
     (void)state;
     spool_runtime *rt = support_runtime(1);
@@ -629,6 +682,7 @@ int main(void) {
         cmocka_unit_test(send_to_a_stale_id_is_a_dead_letter_not_a_crash),
         cmocka_unit_test(bad_arguments_return_einval),
         cmocka_unit_test(bounded_mailbox_rejects_when_full_and_counts_it),
+        cmocka_unit_test(send_self_passes_a_full_bounded_mailbox_and_comes_after_the_queue),
         cmocka_unit_test(drop_oldest_keeps_the_newest_and_counts_the_dropped),
         cmocka_unit_test(stop_turns_leftovers_into_dead_letters_and_tells_monitors),
         cmocka_unit_test(monitoring_a_dead_actor_reports_noproc),

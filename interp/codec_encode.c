@@ -254,7 +254,9 @@ static int encode_table(encoder *e, int index, int depth) {
         int key = lua_gettop(L) - 1;
         int type = lua_type(L, key);
         if (type != LUA_TSTRING && type != LUA_TNUMBER && type != LUA_TBOOLEAN) {
-            const char *what = type == LUA_TTABLE ? "table" : lua_typename(L, type);
+            const char *what = type == LUA_TTABLE           ? "table"
+                               : type == LUA_TLIGHTUSERDATA ? "light userdata"
+                                                            : lua_typename(L, type);
             rc = encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a %s as a table key", what);
         } else {
             rc = encode_value(e, key, depth);

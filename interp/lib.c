@@ -179,9 +179,10 @@ static int l_receive(lua_State *L) {
     lua_actor_wait(a, WAIT_RECEIVE, timed);
     if (timed && ms == 0) {
         /* A poll: what is in the mailbox now comes before this wake-up (FIFO), so the poll sees
-         * every message that arrived before it, and nil if there was none. */
+         * every message that arrived before it, and nil if there was none. A notice to itself: a
+         * bounded mailbox neither refuses it nor drops a message for it. */
         uint64_t token = a->wait_token;
-        int rc = spool_send(a->world->rt, a->id, LM_WAKE, &token, sizeof token);
+        int rc = spool_send_self(here(L)->ctx, LM_WAKE, &token, sizeof token);
         if (rc != 0)
             return luaL_error(L, "spool.receive: %s", spool_strerror(rc));
     } else if (timed) {
@@ -417,6 +418,9 @@ static int exit_reason(lua_State *L, int index) {
 static int l_exit(lua_State *L) {
     lua_actor *a = lua_actor_running(L);
     int reason = exit_reason(L, 1);
+    if (!lua_isyieldable(L)) /* checked first: an exit that cannot happen must not half happen */
+        return luaL_error(L, "spool.exit: cannot end the actor here (a C function such as "
+                             "table.sort is between the actor and this call)");
     if (a->as_main)
         world_main_ended(a->world, reason, NULL);
     a->ended = 1;
@@ -516,7 +520,9 @@ static int l_metrics(lua_State *L) {
             }
         }
         spool_metrics_destroy(&m);
-        return found;
+        if (!found)
+            lua_pushnil(L);
+        return 1;
     }
     lua_createtable(L, 0, 7);
     set_num(L, "uptime_seconds", m->uptime_seconds);

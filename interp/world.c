@@ -435,3 +435,23 @@ void spool_lua_destroy(spool_lua **wp) {
     free(w);
     *wp = NULL;
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* ThreadSanitizer builds                                                                         */
+
+#if defined(SPOOL_TSAN)
+#include <setjmp.h>
+/*
+ * Debian's liblua is built with _FORTIFY_SOURCE, so its error and yield jumps call
+ * __longjmp_chk, which ThreadSanitizer does not intercept: every yield then leaves the frames it
+ * jumped over on TSan's shadow stack, until a long run of calls overflows it (a CHECK failure in
+ * sanitizer_stackdepot). This definition, exported from the program, takes those calls instead and
+ * goes through longjmp, which GCC's libtsan intercepts and unwinds (it does not intercept
+ * _longjmp). liblua's buffers come from _setjmp (no signal mask saved), so longjmp restores none:
+ * the same jump, without the check that the target frame is above the current one.
+ */
+__attribute__((visibility("default"), noreturn)) void __longjmp_chk(jmp_buf env, int value);
+__attribute__((visibility("default"), noreturn)) void __longjmp_chk(jmp_buf env, int value) {
+    longjmp(env, value);
+}
+#endif

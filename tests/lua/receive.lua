@@ -32,6 +32,16 @@ for i = 1, 5 do
 end
 check.eq(select(3, spool.receive(5)), "end", "and the last one")
 
+-- Polls on a full bounded mailbox: the poll's own wake-up is neither refused nor pushes a
+-- message out (its start message takes one of the three places while it runs).
+-- (enqueued: its start message, then 2 of the 6 with reject, all 6 with drop_oldest)
+for overflow, want in pairs({reject = {"1 2", 3}, drop_oldest = {"4 5 6", 7}}) do
+  local p = spool.spawn("poller", {thread = 1, mailbox = 3, overflow = overflow}, spool.self(),
+    want[2])
+  for i = 1, 6 do spool.send(p, i) end
+  check.eq(select(2, spool.receive(15)), want[1], "a poll on a full " .. overflow .. " mailbox")
+end
+
 -- Names.
 check.eq(spool.register("main"), true, "register")
 check.ok(spool.whereis("main") == spool.self(), "whereis finds it")
@@ -47,20 +57,23 @@ check.raises("the name 'sleepy' is taken", spool.spawn, "slow", {name = "sleepy"
 check.eq(spool.whereis("sleepy").quick(), "quick", "call through whereis")
 
 -- Down notices: a normal end, an actor already gone, a stop from outside.
-local quick = spool.spawn("sender", {thread = 1}, spool.self(), 0, "q")
-spool.monitor(quick)
-local saw_end, saw_down = false, false
+local quick = spool.spawn("waiter", {thread = 1})
+spool.monitor(quick) -- before it can end: it waits for a message
+spool.send(quick, "go")
+local saw_bye, saw_down = false, false
 for _ = 1, 2 do
   local from, kind, reason = spool.receive(5)
   if kind == "down" then
     check.ok(from == quick, "down names the actor")
     check.eq(reason, "normal", "a normal end")
+    check.ok(saw_bye, "after its last message")
     saw_down = true
   else
-    saw_end = true
+    check.eq(kind, "bye", "its last message")
+    saw_bye = true
   end
 end
-check.ok(saw_end and saw_down, "its last message and its down notice")
+check.ok(saw_bye and saw_down, "its last message and its down notice")
 spool.monitor(quick)
 check.eq(select(3, spool.receive(5)), "noproc", "monitoring a dead actor: noproc at once")
 spool.monitor(named)

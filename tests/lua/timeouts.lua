@@ -32,8 +32,9 @@ check.ok(from == spool.self(), "from myself")
 -- Waiting where the actor cannot yield (inside table.sort's comparator) is an error, and leaves
 -- no timer behind to end the next wait early.
 check.raises("cannot wait here", table.sort, {2, 1}, function(x, y) spool.sleep(0.2); return x < y end)
+check.raises("cannot end the actor here", table.sort, {2, 1}, function() spool.exit(3) end)
 t0 = spool.metrics().uptime_seconds
-check.eq(spool.receive(0.3), nil, "the next timed receive")
+check.eq(spool.receive(0.3), nil, "the next timed receive (and the actor did not end)")
 check.ok(spool.metrics().uptime_seconds - t0 >= 0.25, "waits its whole time")
 check.eq(select("#", spool.receive(0.01)), 1, "a timeout is an explicit nil")
 

@@ -309,12 +309,22 @@ static int push_body(lua_State *L, const char *path) {
 }
 
 /* Finds the script: a path as given, or a name on package.path. Pushes the path or an error. */
+static const char PATHS_KEY = 'n'; /* registry: script name -> path found on package.path */
+
 static int push_script_path(lua_State *L, const char *script) {
     size_t len = strlen(script);
     if (strchr(script, '/') || (len > 4 && strcmp(script + len - 4, ".lua") == 0)) {
         lua_pushstring(L, script);
         return 0;
     }
+    /* Looked up once per interpreter: package.searchpath opens files, and spawning many actors
+     * of one script would otherwise search the disk for each of them. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PATHS_KEY);
+    if (lua_getfield(L, -1, script) == LUA_TSTRING) {
+        lua_remove(L, -2);
+        return 0;
+    }
+    lua_pop(L, 1);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchpath");
     lua_pushstring(L, script);
@@ -323,11 +333,15 @@ static int push_script_path(lua_State *L, const char *script) {
     lua_remove(L, -3);
     if (lua_isstring(L, -2)) {
         lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, script);
+        lua_remove(L, -2);
         return 0;
     }
     lua_pushfstring(L, "script '%s' not found:%s", script, lua_tostring(L, -1));
     lua_replace(L, -3);
     lua_pop(L, 1);
+    lua_remove(L, -2);
     return -1;
 }
 
@@ -373,6 +387,8 @@ int actor_script_path(lua_State *L, const char *script) { return push_script_pat
 void actor_open(lua_State *L) {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PATHS_KEY);
     /* Every actor's globals fall back to the interpreter's (the standard library), read-only in
      * practice: an assignment creates the actor's own global. */
     lua_createtable(L, 0, 1);

@@ -77,17 +77,37 @@ int lm_header_parse(const void *data, size_t size, lm_header *h) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Proxies                                                                                        */
 
-static const char PROXIES_KEY = 'p'; /* registry: weak cache (home, handle) -> proxy */
+static const char PROXIES_KEY = 'p';  /* registry: weak cache (home, handle) -> proxy */
+static const char PROXY_MT_KEY = 'm'; /* registry: the proxy metatable, by address */
 
-proxy *proxy_test(lua_State *L, int index) { return luaL_testudata(L, index, PROXY_METATABLE); }
+/* luaL_testudata without the lookup of the metatable by name (a string key): this runs for every
+ * message an actor sends or receives. */
+proxy *proxy_test(lua_State *L, int index) {
+    void *p = lua_touserdata(L, index);
+    if (!p || !lua_getmetatable(L, index))
+        return NULL;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXY_MT_KEY);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
 
-/* Pushes the proxy of (home, handle), adding `owned` references to it. Raises on memory. */
-static proxy *proxy_push(lua_State *L, spool_id home, uint64_t handle, int64_t owned) {
+/* Pushes the cache key of (home, handle): the id itself for an actor, 16 bytes for a handle. */
+static void push_proxy_key(lua_State *L, spool_id home, uint64_t handle) {
+    if (handle == 0) {
+        lua_pushinteger(L, (lua_Integer)home);
+        return;
+    }
     char key[16];
     put_le(key, home, 8);
     put_le(key + 8, handle, 8);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXIES_KEY);
     lua_pushlstring(L, key, sizeof key);
+}
+
+/* Pushes the proxy of (home, handle), adding `owned` references to it. Raises on memory. */
+static proxy *proxy_push(lua_State *L, spool_id home, uint64_t handle, int64_t owned) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXIES_KEY);
+    push_proxy_key(L, home, handle);
     lua_rawget(L, -2);
     proxy *p = proxy_test(L, -1);
     if (p) {
@@ -98,8 +118,9 @@ static proxy *proxy_push(lua_State *L, spool_id home, uint64_t handle, int64_t o
     lua_pop(L, 1);
     p = lua_newuserdatauv(L, sizeof *p, 2); /* 1: stub cache, 2: the proxy it times */
     *p = (proxy){home, handle, owned, 0};
-    luaL_setmetatable(L, PROXY_METATABLE);
-    lua_pushlstring(L, key, sizeof key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXY_MT_KEY);
+    lua_setmetatable(L, -2);
+    push_proxy_key(L, home, handle);
     lua_pushvalue(L, -2);
     lua_rawset(L, -4);
     lua_remove(L, -2);
@@ -223,7 +244,8 @@ int values_with_timeout(lua_State *L) {
     *q = (proxy){p->home, p->handle, 0, (unsigned)(s * 1000.0 + 0.999)};
     if (q->timeout_ms == 0)
         q->timeout_ms = 1;
-    luaL_setmetatable(L, PROXY_METATABLE);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &PROXY_MT_KEY);
+    lua_setmetatable(L, -2);
     lua_pushvalue(L, 1); /* keeps the references of the original alive */
     lua_setiuservalue(L, -2, 2);
     return 1;
@@ -243,7 +265,7 @@ void values_open(lua_State *L) {
     luaL_setfuncs(L, proxy_meta, 0);
     lua_pushliteral(L, "spool.proxy");
     lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PROXY_MT_KEY);
     luaL_newmetatable(L, REQUEST_METATABLE);
     lua_pushcfunction(L, request_tostring);
     lua_setfield(L, -2, "__tostring");

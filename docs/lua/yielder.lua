@@ -1,0 +1,2 @@
+-- yielder.lua - (spawned by caveats.lua) yields its own coroutine: an error.
+coroutine.yield()

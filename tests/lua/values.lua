@@ -52,4 +52,13 @@ check.raises("cannot copy a table with a metatable", spool.send, e, setmetatable
 check.raises("an actor expected", spool.send, "not an actor", 1)
 -- Actors travel as actors.
 check.ok(spool.call(e, spool.self()) == spool.self(), "an actor comes back as the same actor")
+-- Globals belong to each actor, even on one thread: two actors set the same global name.
+spool.spawn("global_setter", {thread = 1}, spool.self(), "a")
+spool.spawn("global_setter", {thread = 1}, spool.self(), "b")
+for _ = 1, 2 do
+  local _, mine, seen, interpreter = spool.receive(5)
+  check.eq(seen, mine, "an actor sees its own global")
+  check.eq(interpreter, nil, "and the interpreter's globals are untouched")
+end
+check.eq(rawget(_G, "shared_name"), nil, "nor are this actor's")
 print("ok: values")

@@ -40,6 +40,19 @@ uint32_t actor_table_slots(spool_runtime *rt) {
     return n;
 }
 
+int actor_any_queued(spool_runtime *rt) {
+    uint32_t n = actor_table_slots(rt);
+    for (uint32_t slot = 0; slot < n; slot++) {
+        actor *chunk = pr_load_ptr(&rt->actors->chunks[slot >> CHUNK_BITS]);
+        if (!chunk)
+            continue;
+        actor *a = &chunk[slot & (CHUNK_SLOTS - 1)];
+        if (pr_load_64(&a->id) != SPOOL_ID_NONE && mailbox_depth(&a->mailbox) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 void actor_table_destroy(spool_runtime *rt) {
     actor_table *table = rt->actors;
     if (!table)

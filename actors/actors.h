@@ -148,6 +148,10 @@ actor *actor_slot(spool_runtime *rt, spool_id id);
 /* How many slots have ever been used (slots 0 .. n-1 may hold actors). Any thread. */
 uint32_t actor_table_slots(spool_runtime *rt);
 
+/* Does a live actor have a message counted in its mailbox (queued, or taken by a turn that has
+ * not ended)? A scan of every slot, for the stop's quiescence check. Any thread. */
+int actor_any_queued(spool_runtime *rt);
+
 /* Table lifecycle (runtime.c). */
 int actor_table_create(spool_runtime *rt);
 void actor_table_destroy(spool_runtime *rt);

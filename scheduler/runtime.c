@@ -135,7 +135,10 @@ int spool_runtime_start(spool_runtime *rt) {
     return 0;
 }
 
-/* True when, over the pause between two looks, no thread ran anything and all were idle. */
+/* True when, over the pause between two looks, no thread ran anything and all were idle, and no
+ * mailbox holds a message. The idle flags alone are not enough: a thread that is idle but was not
+ * given the CPU (more threads than CPUs) has not yet seen the actor just scheduled on it, and
+ * would look idle for as long as it is kept off the CPU. */
 static int runtime_quiescent(spool_runtime *rt) {
     uint64_t before[SETTINGS_MAX_THREADS];
     for (int i = 0; i < rt->thread_count; i++) {
@@ -150,7 +153,7 @@ static int runtime_quiescent(spool_runtime *rt) {
             pr_load_64_relaxed(&rt->threads[i].activity) != before[i])
             return 0;
     }
-    return 1;
+    return !actor_any_queued(rt);
 }
 
 int spool_runtime_stop(spool_runtime *rt, unsigned deadline_ms) {

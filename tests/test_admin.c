@@ -444,6 +444,16 @@ static void send_and_sync(spool_runtime *rt, spool_id to, long n) {
     spool_response *r = NULL;
     assert_int_equal(spool_call_wait(rt, to, MSG_ASK, NULL, 0, 10000, &r), 0);
     spool_response_destroy(&r);
+    /* The answer can arrive before the turn that sent it has ended and counted its messages
+     * (a thread kept off the CPU right after replying): wait for the count to settle. */
+    for (int i = 0; i < 10000; i++) {
+        spool_mailbox_stats stats;
+        assert_int_equal(spool_mailbox_stats_get(rt, to, &stats), 0);
+        if (stats.depth == 0)
+            return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    fail_msg("actor %llu never settled", (unsigned long long)to);
 }
 
 static void endpoint_name(char *buffer, size_t size, const char *what) {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/cli/usage.sh - the `spool` command line's help and usage errors, no endpoint needed:
-# --help for each command (exit 0), bad usage (exit 2), and `spool keygen` saying plainly that it
-# is not built yet (exit 2). `spool run` itself: run.sh.
+# --help for each command (exit 0) and bad usage (exit 2). `spool run` itself: run.sh; `spool
+# keygen` itself: keygen.sh.
 #
 #   usage.sh PATH/TO/spool
 set -u
@@ -40,7 +40,8 @@ expect 2 "--plot takes --seconds N" "$spool" stats --plot out.svg ipc:///tmp/x.s
 expect 0 "usage: spool run" "$spool" run --help
 expect 2 "spool run: which script?" "$spool" run
 expect 2 "spool run: unknown option '--bogus'" "$spool" run main.lua --bogus
-expect 2 "spool keygen: not built yet" "$spool" keygen
+expect 0 "usage: spool keygen" "$spool" keygen --help
+expect 2 "spool keygen: which directory?" "$spool" keygen
 expect 1 "cannot connect to nonsense" "$spool" stats nonsense
 
 if [ "$failures" -ne 0 ]; then

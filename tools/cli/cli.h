@@ -3,7 +3,8 @@
  * endpoint (include/spool_admin.h) for a metrics snapshot, the snapshot parsed out of its JSON, the
  * figures derived from two snapshots (rates, busy fraction, wait quantiles over an interval), and
  * the subcommands (stats.c, top.c, plot.c) that show them; and `spool run` (run.c), which runs a
- * Lua program in a runtime of its own (include/spool_lua.h).
+ * Lua program in a runtime of its own (include/spool_lua.h); and `spool keygen` (keygen.c), which
+ * writes a node's CURVE key pair (nodes/keys.h).
  */
 #ifndef SPOOL_CLI_H
 #define SPOOL_CLI_H
@@ -146,6 +147,8 @@ int cli_stats_main(int argc, char **argv);
 int cli_top_main(int argc, char **argv);
 /* run.c: `spool run SCRIPT.lua [ARGS...]`, the one subcommand that runs a runtime itself. */
 int cli_run_main(int argc, char **argv);
+/* keygen.c: `spool keygen DIR [--name NAME] [--force]`. */
+int cli_keygen_main(int argc, char **argv);
 
 /* stats.c: the readable table of one snapshot. */
 void cli_stats_print_table(FILE *out, const char *endpoint, const cli_snapshot *snapshot);

@@ -2,10 +2,10 @@
  * spool.c - the `spool` command line: reads the subcommand and hands over to it. `spool run`
  * (run.c) runs a Lua program in a runtime of its own; `spool stats` (stats.c, plot.c) and
  * `spool top` (top.c) talk to a running program's admin endpoint (include/spool_admin.h) over
- * ZeroMQ; `spool keygen` arrives with its issue and says so instead of pretending.
+ * ZeroMQ; `spool keygen` (keygen.c) writes a node's CURVE key pair (nodes/keys.h).
  *
- * Exit status: 0 done, 1 the endpoint did not answer or answered nonsense, 2 usage; `spool run`
- * exits with the Lua program's own status.
+ * Exit status: 0 done, 1 the endpoint did not answer or answered nonsense (keygen: the keys could
+ * not be written), 2 usage; `spool run` exits with the Lua program's own status.
  */
 #include "cli.h"
 
@@ -24,7 +24,9 @@ static const char usage[] =
     "  top ENDPOINT                     live view of threads and the busiest mailboxes\n"
     "  run SCRIPT.lua [ARGS...]         run a Lua program, SCRIPT.lua as its main actor\n"
     "      [--threads N] [--cpus LIST] [--config FILE] [--admin ENDPOINT]\n"
-    "  keygen                           (not built yet: arrives with nodes)\n"
+    "  keygen DIR [--name NAME] [--force]\n"
+    "                                   write a node's CURVE key pair: DIR/NAME.key (secret,\n"
+    "                                   mode 0600) and DIR/NAME.pub\n"
     "\n"
     "ENDPOINT is the program's admin endpoint (spool_admin_start, SPOOL_ADMIN, [runtime] admin),\n"
     "e.g. ipc:///tmp/spool.sock or tcp://127.0.0.1:5555.\n"
@@ -101,11 +103,8 @@ int main(int argc, char **argv) {
         return cli_top_main(argc - 1, argv + 1);
     if (strcmp(command, "run") == 0)
         return cli_run_main(argc - 1, argv + 1);
-    if (strcmp(command, "keygen") == 0) {
-        fputs("spool keygen: not built yet (CURVE keys for nodes arrive with their issue)\n",
-              stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (strcmp(command, "keygen") == 0)
+        return cli_keygen_main(argc - 1, argv + 1);
     fprintf(stderr, "spool: unknown command '%s'\n\n%s", command, usage);
     return CLI_EXIT_USAGE;
 }

@@ -750,25 +750,17 @@ static void leave(interp_thread *t, spool_ctx *saved_ctx, lua_actor *saved) {
     t->current = saved;
 }
 
-static void handle(spool_ctx *ctx, void *state, const spool_message *m) {
-    lua_actor *a = state;
-    if (a->ended)
-        return;
-    if (!a->thread) {
-        a->id = spool_self(ctx);
-        a->thread = world_thread(a->world, spool_ctx_thread(ctx));
-        if (!a->thread) {
-            world_actor_failed(a->world, a->id, a->script, "no Lua interpreter on its thread", 1);
-            if (a->as_main)
-                world_main_ended(a->world, 1, "no Lua interpreter on its thread");
-            stop_self(a, LUA_EXIT_ERROR);
-            return;
-        }
-    }
-    interp_thread *t = a->thread;
-    spool_ctx *saved_ctx;
-    lua_actor *saved;
-    enter(a, t, ctx, &saved_ctx, &saved);
+/* What the handler and the call continuation do, under lua_pcall on the thread's interpreter: a
+ * Lua memory error (an interpreter over its memory_limit, or out of memory) anywhere in it ends
+ * this actor with an error instead of Lua's panic ending the process. */
+typedef struct turn_work {
+    lua_actor *a;
+    const spool_message *m; /* the message (handler), or the reply (continuation; may be NULL) */
+    int answered;           /* 1: the continuation of a call, with `status` */
+    int status;
+} turn_work;
+
+static void handle_message(lua_actor *a, interp_thread *t, const spool_message *m) {
     if (!a->started)
         start(a, t);
     switch (m->type) {
@@ -804,8 +796,67 @@ static void handle(spool_ctx *ctx, void *state, const spool_message *m) {
             dispatch(a, t, m);
         break;
     }
+}
+
+static int turn_protected(lua_State *L) {
+    turn_work *w = lua_touserdata(L, 1);
+    lua_actor *a = w->a;
+    interp_thread *t = a->thread;
+    lua_settop(L, 0);
+    if (w->answered) {
+        end_wait(a);
+        /* The answer is read by the call's continuation (lib.c, call_k) inside the coroutine,
+         * which runs within this resume: the reply stays valid until then. */
+        a->answer = w->m;
+        a->answer_status = w->status;
+        run(a, t, 0);
+        a->answer = NULL;
+    } else {
+        handle_message(a, t, w->m);
+    }
     pump(a, t);
+    return 0;
+}
+
+static void turn(lua_actor *a, spool_ctx *ctx, turn_work *w) {
+    interp_thread *t = a->thread;
+    spool_ctx *saved_ctx;
+    lua_actor *saved;
+    enter(a, t, ctx, &saved_ctx, &saved);
+    lua_State *L = t->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, turn_protected);
+    lua_pushlightuserdata(L, w);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        char words[600];
+        snprintf(words, sizeof words, "the interpreter failed outside the actor's code: %s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+        world_actor_failed(a->world, a->id, a->script, words, !a->as_main);
+        if (a->as_main)
+            world_main_ended(a->world, 1, words);
+        stop_self(a, LUA_EXIT_ERROR);
+    }
+    lua_settop(L, top);
     leave(t, saved_ctx, saved);
+}
+
+static void handle(spool_ctx *ctx, void *state, const spool_message *m) {
+    lua_actor *a = state;
+    if (a->ended)
+        return;
+    if (!a->thread) {
+        a->id = spool_self(ctx);
+        a->thread = world_thread(a->world, spool_ctx_thread(ctx));
+        if (!a->thread) {
+            world_actor_failed(a->world, a->id, a->script, "no Lua interpreter on its thread", 1);
+            if (a->as_main)
+                world_main_ended(a->world, 1, "no Lua interpreter on its thread");
+            stop_self(a, LUA_EXIT_ERROR);
+            return;
+        }
+    }
+    turn_work w = {a, m, 0, 0};
+    turn(a, ctx, &w);
 }
 
 /* The continuation of a call made by lib_remote_call: the answer resumes the coroutine. */
@@ -815,19 +866,8 @@ void actor_call_answered(spool_ctx *ctx, void *state, int status, const spool_me
     (void)arg;
     if (a->ended || !a->co || a->wait != WAIT_CALL)
         return;
-    interp_thread *t = a->thread;
-    spool_ctx *saved_ctx;
-    lua_actor *saved;
-    enter(a, t, ctx, &saved_ctx, &saved);
-    end_wait(a);
-    /* The answer is read by the call's continuation (lib.c, call_k) inside the coroutine, which
-     * runs within this resume: the reply stays valid until then. */
-    a->answer = reply;
-    a->answer_status = status;
-    run(a, t, 0);
-    a->answer = NULL;
-    pump(a, t);
-    leave(t, saved_ctx, saved);
+    turn_work w = {a, reply, 1, status};
+    turn(a, ctx, &w);
 }
 
 static void destroy(void *state) {

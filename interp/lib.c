@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static interp_thread *here(lua_State *L) { return thread_of(L); }
 
@@ -441,6 +442,14 @@ static int l_stop(lua_State *L) {
     return 1;
 }
 
+/* spool.now(): seconds on the monotonic clock (for measuring; os.clock is CPU time). */
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 static int l_set_timeout(lua_State *L) {
     lua_actor *a = current(L);
     a->call_timeout_ms = lua_isnoneornil(L, 1) ? 0 : seconds_to_ms(L, 1);
@@ -623,6 +632,7 @@ int luaopen_spool(lua_State *L) {
                                      {"id", l_id},
                                      {"actor", l_actor},
                                      {"metrics", l_metrics},
+                                     {"now", l_now},
                                      {NULL, NULL}};
     luaL_newlib(L, funcs);
     if (luaL_loadbuffer(L, MODULE_LUA, sizeof MODULE_LUA - 1, "=spool.module") != LUA_OK)

@@ -11,7 +11,7 @@ local docs, calls, first = 0, 0, nil
 while true do
   local _, kind, text = spool.receive()
   if kind == "stop" then break end
-  first = first or spool.metrics().uptime_seconds
+  first = first or spool.now()
   local order = json.decode(text) -- a call: decoded on thread 0, the table comes back as a copy
   local total = 0
   for _, line in ipairs(order.lines) do
@@ -21,5 +21,5 @@ while true do
   tally.add(spool.thread(), 1) -- a call to the tally's thread
   docs, calls = docs + 1, calls + 3
 end
-local seconds = first and spool.metrics().uptime_seconds - first or 0
+local seconds = first and spool.now() - first or 0
 spool.send(main, "done", spool.thread(), docs, calls, seconds)

@@ -290,7 +290,7 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
         return 0;
     }
     default: { /* ext: validated (type 1 of 8 bytes, or one the hooks accept) */
-        /* msgpuck (Debian's 2.0) has no ext reader; the header was validated. */
+        /* msgpuck (Debian's 1.0.3) has no ext reader; the header was validated. */
         const unsigned char *u = (const unsigned char *)*p;
         size_t head = u[0] >= 0xd4 ? 1 : 1 + ((size_t)1 << (u[0] - 0xc7));
         len = u[0] >= 0xd4 ? 1u << (u[0] - 0xd4) : (uint32_t)read_be(u + 1, (int)head - 1);

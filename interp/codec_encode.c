@@ -177,7 +177,7 @@ static int encode_hooked(encoder *e, int index, int depth, const char *what) {
     int rc = reserve(e, 3 + len, depth);
     if (rc)
         return rc;
-    /* msgpuck (Debian's 2.0) has no ext writer: fixext 1/2/4/8/16, else ext 8. */
+    /* msgpuck (Debian's 1.0.3) has no ext writer: fixext 1/2/4/8/16, else ext 8. */
     char *p = cursor(e);
     switch (len) {
     case 1:

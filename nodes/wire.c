@@ -18,11 +18,15 @@ const char *wire_kind_name(int kind) {
 }
 
 /* Node names: 1..63 bytes of [A-Za-z0-9_.-], not starting with '.' or '-' (the same rule as
- * nodes/keys.c, where a name is also a file name: no hidden files, nothing that reads as an option). */
+ * nodes/keys.c, where a name is also a file name: no hidden files, nothing that reads as an
+ * option). */
 static int name_char_ok(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '-';
 }
+
+/* Endpoints: printable ASCII without space (what a "tcp://host:port" and a log line can hold). */
+static int endpoint_char_ok(unsigned char c) { return c >= 0x21 && c <= 0x7e; }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Parsing                                                                                        */
@@ -177,6 +181,25 @@ static int parse_hello(reader *r, wire_kind kind, wire_hello *h) {
     memcpy(h->name, r->data + r->offset, name_len);
     h->name[name_len] = '\0';
     r->offset += name_len;
+    unsigned endpoint_len = 0;
+    at = r->offset;
+    if (read_u8(r, "endpoint_len", &endpoint_len))
+        return r->status;
+    if (endpoint_len < 1)
+        return fail(r, SPOOL_EINVAL, "endpoint of 0 bytes at offset %zu (an endpoint has 1..%d)",
+                    at, WIRE_ENDPOINT_MAX);
+    if (need(r, endpoint_len, "endpoint"))
+        return r->status;
+    for (unsigned i = 0; i < endpoint_len; i++) {
+        unsigned char c = r->data[r->offset + i];
+        if (!endpoint_char_ok(c))
+            return fail(r, SPOOL_EINVAL,
+                        "endpoint byte 0x%02x at offset %zu is not printable ASCII (0x21..0x7e)", c,
+                        r->offset + i);
+    }
+    memcpy(h->endpoint, r->data + r->offset, endpoint_len);
+    h->endpoint[endpoint_len] = '\0';
+    r->offset += endpoint_len;
     if (kind == WIRE_WELCOME && read_u64(r, "echo_session", &h->echo_session))
         return r->status;
     return 0;
@@ -436,14 +459,26 @@ static int check_fragment(const wire_fragment *f) {
     return check_message_front(&f->header);
 }
 
+/* The bytes of a valid endpoint (1..255), or 0. */
+static size_t endpoint_length(const char *endpoint) {
+    const char *end = memchr(endpoint, '\0', WIRE_ENDPOINT_MAX + 1);
+    if (!end || end == endpoint)
+        return 0;
+    for (const char *c = endpoint; c < end; c++)
+        if (!endpoint_char_ok((unsigned char)*c))
+            return 0;
+    return (size_t)(end - endpoint);
+}
+
 size_t wire_hello_size(const wire_hello *hello, wire_kind kind) {
     if (!hello || (kind != WIRE_HELLO && kind != WIRE_WELCOME))
         return 0;
     size_t name_len = name_length(hello->name);
-    if (!name_len)
+    size_t endpoint_len = endpoint_length(hello->endpoint);
+    if (!name_len || !endpoint_len)
         return 0;
     return WIRE_HEADER_SIZE + (kind == WIRE_WELCOME ? WIRE_WELCOME_FIXED : WIRE_HELLO_FIXED) +
-           name_len;
+           name_len + endpoint_len;
 }
 
 int wire_hello_write(void *buf, size_t capacity, wire_kind kind, const wire_hello *hello) {
@@ -452,8 +487,8 @@ int wire_hello_write(void *buf, size_t capacity, wire_kind kind, const wire_hell
         return SPOOL_EINVAL;
     if (size > capacity)
         return SPOOL_EFULL;
-    size_t name_len =
-        size - WIRE_HEADER_SIZE - (kind == WIRE_WELCOME ? WIRE_WELCOME_FIXED : WIRE_HELLO_FIXED);
+    size_t name_len = name_length(hello->name);
+    size_t endpoint_len = endpoint_length(hello->endpoint);
     unsigned char *p = put_header(buf, kind);
     p = put_le(p, hello->cluster, 8);
     p = put_le(p, hello->incarnation, 8);
@@ -463,6 +498,9 @@ int wire_hello_write(void *buf, size_t capacity, wire_kind kind, const wire_hell
     *p++ = (unsigned char)name_len;
     memcpy(p, hello->name, name_len);
     p += name_len;
+    *p++ = (unsigned char)endpoint_len;
+    memcpy(p, hello->endpoint, endpoint_len);
+    p += endpoint_len;
     if (kind == WIRE_WELCOME)
         p = put_le(p, hello->echo_session, 8);
     return (int)size;

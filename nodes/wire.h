@@ -9,7 +9,8 @@
  *
  *   header    "SPN1", u8 version (1), u8 kind, u16 flags (0)
  *   HELLO     u64 cluster, u64 incarnation, u64 session, u32 heartbeat_ms, u32 max_message,
- *             u8 name_len (1..63), name ([A-Za-z0-9_.-], not starting with '.' or '-')
+ *             u8 name_len (1..63), name ([A-Za-z0-9_.-], not starting with '.' or '-'),
+ *             u8 endpoint_len (1..255), endpoint (printable ASCII without space, 0x21..0x7e)
  *   WELCOME   the HELLO body, then u64 echo_session
  *   HEARTBEAT, HEARTBEAT_ACK
  *             u64 session, u64 sent_ns (ACK: the echoed sent_ns), u64 last_seq_received
@@ -22,7 +23,8 @@
  * The parser refuses, with the reason and the byte offset in err: a wrong magic, version, kind or
  * header flags; anything truncated (a count or size is never believed beyond the bytes left);
  * trailing bytes (every packet must end exactly where its layout ends); reserved message flag bits;
- * names out of 1..63 bytes or with another character; ids using the high 16 bits; DATA counts of 0;
+ * names out of 1..63 bytes or with another character; endpoints out of 1..255 bytes or with a byte
+ * outside 0x21..0x7e; ids using the high 16 bits; DATA counts of 0;
  * FRAGMENT pieces that are empty or end past total_size. SPOOL_EMSGSIZE for what is over a limit
  * (the packet over 8 + max_packet, a DATA count over 65535, a piece over 1 MiB, a message or
  * total_size over max_message), SPOOL_EINVAL for everything else.
@@ -32,7 +34,11 @@
  *    FRAGMENT has 68 bytes of fixed body, so its largest legal piece (1 MiB) would otherwise be
  *    refused by a receiver with the default limits. (The largest single-message DATA, 1 MiB of
  *    payload with a request_id, needs 1 MiB + 56.)
- *  - WELCOME's echo_session follows the name, at the end of the body.
+ *  - WELCOME's echo_session follows the endpoint, at the end of the body.
+ *  - HELLO carries the sender's listen endpoint (where the receiver connects its own socket back
+ *    to the sender: a node's ROUTER only receives). The parser checks only its bytes; whether it
+ *    is an endpoint the receiver may connect to is the node layer's business. WELCOME carries the
+ *    same field, so that a joiner learns it too.
  *  - wire_parse validates every message of a DATA packet before it returns (one walk over their
  *    headers), so a packet is taken whole or refused whole: a receiver never delivers the front of
  * a batch whose end is bad. wire_data_next then cannot fail on a packet wire_parse accepted.
@@ -67,14 +73,15 @@
 #define WIRE_HEADER_SIZE 8
 
 #define WIRE_NAME_MAX 63               /* bytes of a node name (at least 1) */
+#define WIRE_ENDPOINT_MAX 255          /* bytes of a HELLO's endpoint (at least 1) */
 #define WIRE_REASON_MAX 255            /* bytes of a GOODBYE reason */
 #define WIRE_DATA_MAX_COUNT 65535      /* messages in one DATA packet */
 #define WIRE_PIECE_MAX (1u << 20)      /* bytes of one FRAGMENT piece */
 #define WIRE_ID_MASK 0xffffffffffffull /* actor ids on the wire: 48 bits (generation | slot) */
 
 /* Fixed body sizes (after the header), without names, reasons, payloads and pieces. */
-#define WIRE_HELLO_FIXED 33    /* and name_len bytes of name */
-#define WIRE_WELCOME_FIXED 41  /* the HELLO body + echo_session */
+#define WIRE_HELLO_FIXED 34    /* and name_len bytes of name, endpoint_len bytes of endpoint */
+#define WIRE_WELCOME_FIXED 42  /* the HELLO body + echo_session */
 #define WIRE_HEARTBEAT_BODY 24 /* HEARTBEAT and HEARTBEAT_ACK */
 #define WIRE_GOODBYE_FIXED 9   /* and reason_len bytes */
 #define WIRE_DATA_FIXED 20     /* and the messages */
@@ -117,7 +124,9 @@ typedef struct wire_hello {
     uint32_t heartbeat_ms;
     uint32_t max_message;
     char name[WIRE_NAME_MAX + 1]; /* NUL-terminated, 1..63 bytes of [A-Za-z0-9_.-] */
-    uint64_t echo_session;        /* WELCOME only: the session of the HELLO it answers */
+    /* NUL-terminated, 1..255 bytes of 0x21..0x7e: where the sender listens ("tcp://host:port") */
+    char endpoint[WIRE_ENDPOINT_MAX + 1];
+    uint64_t echo_session; /* WELCOME only: the session of the HELLO it answers */
 } wire_hello;
 
 /* HEARTBEAT and HEARTBEAT_ACK (control). */

@@ -44,6 +44,17 @@ static int name_ok(const char *name) {
     return 1;
 }
 
+static int endpoint_ok(const char *endpoint) {
+    const char *end = memchr(endpoint, '\0', WIRE_ENDPOINT_MAX + 1);
+    size_t n = end ? (size_t)(end - endpoint) : 0;
+    if (n < 1 || n > WIRE_ENDPOINT_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)endpoint[i] < 0x21 || (unsigned char)endpoint[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 /* Writes a parsed non-DATA packet into `capacity` bytes at out. */
 static int write_again(const wire_packet *packet, unsigned char *out, size_t capacity) {
     switch (packet->kind) {
@@ -130,6 +141,7 @@ static void fuzz_packet(const uint8_t *in, size_t n, const wire_limits *limits) 
     case WIRE_HELLO:
     case WIRE_WELCOME:
         check(name_ok(packet.hello.name), "a bad name accepted", packet.hello.name);
+        check(endpoint_ok(packet.hello.endpoint), "a bad endpoint accepted", packet.hello.endpoint);
         break;
     case WIRE_GOODBYE:
         check(inside(packet.goodbye.reason, packet.goodbye.reason_len, in, n) &&

@@ -67,6 +67,8 @@ static void parse_ok(const void *bytes, size_t n, const wire_limits *limits, wir
     assert_int_equal(packet->size, n);
 }
 
+#define SAMPLE_ENDPOINT "tcp://127.0.0.1:7001"
+
 static wire_hello sample_hello(const char *name) {
     wire_hello h = {.cluster = 0x1122334455667788ull,
                     .incarnation = 0xdeadbeefcafef00dull,
@@ -75,6 +77,7 @@ static wire_hello sample_hello(const char *name) {
                     .max_message = 64u << 20,
                     .echo_session = 0x8877665544332211ull};
     snprintf(h.name, sizeof h.name, "%s", name);
+    snprintf(h.endpoint, sizeof h.endpoint, "%s", SAMPLE_ENDPOINT);
     return h;
 }
 
@@ -167,7 +170,8 @@ static void test_hello_and_welcome_round_trip(void **state) {
     for (int kind = WIRE_HELLO; kind <= WIRE_WELCOME; kind++) {
         unsigned char buf[256];
         size_t size = wire_hello_size(&hello, (wire_kind)kind);
-        assert_int_equal(size, 8 + (kind == WIRE_HELLO ? 33 : 41) + strlen(hello.name));
+        assert_int_equal(size, 8 + (kind == WIRE_HELLO ? 34 : 42) + strlen(hello.name) +
+                                   strlen(SAMPLE_ENDPOINT));
         assert_int_equal(wire_hello_write(buf, sizeof buf, (wire_kind)kind, &hello), (int)size);
         unsigned char *copy = exact_copy(buf, size);
         wire_packet packet;
@@ -179,6 +183,7 @@ static void test_hello_and_welcome_round_trip(void **state) {
         assert_int_equal(packet.hello.heartbeat_ms, 1000);
         assert_int_equal(packet.hello.max_message, 64u << 20);
         assert_string_equal(packet.hello.name, "node-a_1.example");
+        assert_string_equal(packet.hello.endpoint, SAMPLE_ENDPOINT);
         assert_true(packet.hello.echo_session == (kind == WIRE_WELCOME ? hello.echo_session : 0));
         /* written again from what was parsed: the same bytes */
         unsigned char again[256];
@@ -401,7 +406,7 @@ static void test_names_must_be_1_to_63_bytes_of_the_allowed_characters(void **st
     name63[63] = '\0';
     wire_hello hello = sample_hello(name63);
     int n = wire_hello_write(buf, sizeof buf, WIRE_HELLO, &hello);
-    assert_int_equal(n, 8 + 33 + 63);
+    assert_int_equal(n, 8 + 34 + 63 + (int)strlen(SAMPLE_ENDPOINT));
     wire_packet packet;
     parse_ok(buf, (size_t)n, NULL, &packet);
     assert_string_equal(packet.hello.name, name63);
@@ -454,6 +459,59 @@ static void test_names_must_be_1_to_63_bytes_of_the_allowed_characters(void **st
     wire_hello spaced = sample_hello("a b");
     assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_WELCOME, &spaced), SPOOL_EINVAL);
     assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_DATA, &hello), SPOOL_EINVAL);
+}
+
+static void test_endpoints_must_be_1_to_255_printable_bytes(void **state) {
+    (void)state;
+    unsigned char buf[512];
+    wire_packet packet;
+    /* the longest, of every allowed byte */
+    wire_hello hello = sample_hello("ab");
+    for (int i = 0; i < WIRE_ENDPOINT_MAX; i++)
+        hello.endpoint[i] = (char)(0x21 + i % (0x7f - 0x21));
+    hello.endpoint[WIRE_ENDPOINT_MAX] = '\0';
+    int n = wire_hello_write(buf, sizeof buf, WIRE_WELCOME, &hello);
+    assert_int_equal(n, 8 + 42 + 2 + WIRE_ENDPOINT_MAX);
+    parse_ok(buf, (size_t)n, NULL, &packet);
+    assert_string_equal(packet.hello.endpoint, hello.endpoint);
+    assert_true(packet.hello.echo_session == hello.echo_session);
+
+    /* the parser: empty, a byte outside 0x21..0x7e, truncated */
+    hello = sample_hello("ab");
+    n = wire_hello_write(buf, sizeof buf, WIRE_HELLO,
+                         &hello); /* endpoint_len at 43, endpoint at 44 */
+    assert_int_equal(buf[43], strlen(SAMPLE_ENDPOINT));
+    unsigned char bad[512];
+    memcpy(bad, buf, (size_t)n);
+    bad[43] = 0;
+    assert_refused(bad, 44, SPOOL_EINVAL,
+                   "endpoint of 0 bytes at offset 43 (an endpoint has 1..255)");
+    const unsigned char refused[] = {' ', 0, 0x7f, 0x80, 0xff, '\n', '\t'};
+    for (size_t i = 0; i < sizeof refused; i++) {
+        memcpy(bad, buf, (size_t)n);
+        bad[47] = refused[i];
+        char words[96];
+        snprintf(words, sizeof words,
+                 "endpoint byte 0x%02x at offset 47 is not printable ASCII (0x21..0x7e)",
+                 refused[i]);
+        assert_refused(bad, (size_t)n, SPOOL_EINVAL, words);
+    }
+    memcpy(bad, buf, (size_t)n);
+    assert_refused(bad, (size_t)n - 1, SPOOL_EINVAL, "truncated: endpoint at offset 44 needs 20");
+    assert_refused(bad, 43, SPOOL_EINVAL,
+                   "truncated: endpoint_len at offset 43 needs 1 bytes, 0 left");
+
+    /* the writer refuses the same */
+    wire_hello empty = sample_hello("ab");
+    empty.endpoint[0] = '\0';
+    assert_int_equal(wire_hello_size(&empty, WIRE_HELLO), 0);
+    assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_HELLO, &empty), SPOOL_EINVAL);
+    wire_hello spaced = sample_hello("ab");
+    snprintf(spaced.endpoint, sizeof spaced.endpoint, "tcp://a b:1");
+    assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_WELCOME, &spaced), SPOOL_EINVAL);
+    wire_hello long_endpoint = sample_hello("ab");
+    memset(long_endpoint.endpoint, 'e', sizeof long_endpoint.endpoint); /* 256 bytes, no NUL */
+    assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_HELLO, &long_endpoint), SPOOL_EINVAL);
 }
 
 static void test_data_counts_of_zero_too_many_or_beyond_the_bytes_are_refused(void **state) {
@@ -1052,6 +1110,7 @@ int main(void) {
         cmocka_unit_test(test_trailing_bytes_are_refused_for_every_kind),
         cmocka_unit_test(test_bad_magic_version_kind_and_header_flags_are_refused),
         cmocka_unit_test(test_names_must_be_1_to_63_bytes_of_the_allowed_characters),
+        cmocka_unit_test(test_endpoints_must_be_1_to_255_printable_bytes),
         cmocka_unit_test(test_data_counts_of_zero_too_many_or_beyond_the_bytes_are_refused),
         cmocka_unit_test(test_data_message_sizes_past_the_end_or_over_the_limit_are_refused),
         cmocka_unit_test(test_message_flags_ids_and_request_id_presence),

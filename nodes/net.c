@@ -1,0 +1,756 @@
+/*
+ * net.c - the net thread of a node: its sockets, its zmq_poll loop, and the public calls that
+ * reach it from other threads (create, join, members, stats, destroy). What a packet from a peer
+ * does to that peer's session (handshake, heartbeats, DOWN) is in session.c; the design is in
+ * net.h.
+ */
+#include "nodes/net_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* zmq.h 4.3.4 has these only with the DRAFT API; the stable library takes them (see zap.h). */
+#ifndef ZMQ_ROUTER_HANDOVER
+#define ZMQ_ROUTER_HANDOVER 56
+#endif
+
+/* Events of a DEALER that the session needs. */
+#define NET_MONITOR_EVENTS                                                                         \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |    \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+static const char *const net_malformed_names[NET_MALFORMED_COUNT] = {
+#define NET_MALFORMED_ROW(suffix, counter) [NET_MALFORMED_##suffix] = counter,
+    NET_MALFORMED_MAP(NET_MALFORMED_ROW)
+#undef NET_MALFORMED_ROW
+};
+
+const char *net_malformed_name(net_malformed reason) {
+    return (unsigned)reason < NET_MALFORMED_COUNT ? net_malformed_names[reason] : "?";
+}
+
+const char *net_peer_state_name(net_peer_state state) {
+    switch (state) {
+    case NET_PEER_JOINING:
+        return "joining";
+    case NET_PEER_UP:
+        return "up";
+    case NET_PEER_DOWN:
+        return "down";
+    }
+    return "?";
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Small helpers                                                                                  */
+/* ---------------------------------------------------------------------------------------------- */
+
+void net_say(char *err, size_t err_size, const char *format, ...) {
+    if (err == NULL || err_size == 0)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(err, err_size, format, args);
+    va_end(args);
+}
+
+void net_log(const net_node *n, const char *format, ...) {
+    char line[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    fprintf(stderr, "spool net %s: %s\n", n->name, line);
+}
+
+int64_t net_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+uint64_t net_random64(void) {
+    uint64_t value = 0;
+    while (value == 0) {
+        if (getrandom(&value, sizeof value, 0) != (ssize_t)sizeof value) {
+            /* Never expected (8 bytes from a urandom that is initialised); still never 0. */
+            value = (uint64_t)net_now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+        }
+    }
+    return value;
+}
+
+/* FNV-1a, 64 bits: the cluster id from its name. */
+static uint64_t net_cluster_id(const char *name) {
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        hash = (hash ^ *c) * 0x100000001b3ull;
+    return hash;
+}
+
+void net_stat_add(net_node *n, uint64_t *counter, uint64_t amount) {
+    pthread_mutex_lock(&n->lock);
+    *counter += amount;
+    pthread_mutex_unlock(&n->lock);
+}
+
+int net_endpoint_split(const char *endpoint, char *host, size_t host_size, char *port,
+                       size_t port_size) {
+    if (endpoint == NULL || strncmp(endpoint, "tcp://", 6) != 0)
+        return -1;
+    const char *rest = endpoint + 6;
+    const char *colon = strrchr(rest, ':');
+    if (colon == NULL || colon == rest || colon[1] == '\0')
+        return -1;
+    size_t host_length = (size_t)(colon - rest);
+    if (host_length >= host_size || strlen(colon + 1) >= port_size)
+        return -1;
+    memcpy(host, rest, host_length);
+    host[host_length] = '\0';
+    strcpy(port, colon + 1);
+    for (const char *c = port; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c == '*' && port[1] == '\0')))
+            return -1;
+    /* the bytes a HELLO can carry: printable, no space */
+    for (const char *c = endpoint; *c; c++)
+        if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+            return -1;
+    return strlen(endpoint) <= WIRE_ENDPOINT_MAX ? 0 : -1;
+}
+
+static bool net_host_is(const char *host, const char *const *names) {
+    for (; *names; names++)
+        if (strcmp(host, *names) == 0)
+            return true;
+    return false;
+}
+
+static bool net_host_loopback(const char *host) {
+    static const char *const names[] = {"127.0.0.1", "localhost", "::1", "[::1]", NULL};
+    return net_host_is(host, names);
+}
+
+bool net_host_wildcard(const char *host) {
+    static const char *const names[] = {"*", "0.0.0.0", "::", "[::]", NULL};
+    return net_host_is(host, names);
+}
+
+/* An IPv6 host (ZMQ_IPV6 must then be on). */
+static bool net_host_ipv6(const char *host) { return strchr(host, ':') != NULL; }
+
+static int net_set_int(void *socket, int option, int value) {
+    return zmq_setsockopt(socket, option, &value, sizeof value);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The peer table                                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+net_peer *net_peer_find(net_node *n, const char *name) {
+    for (size_t i = 0; i < n->peer_count; i++)
+        if (strcmp(n->peers[i]->stats.name, name) == 0)
+            return n->peers[i];
+    return NULL;
+}
+
+/* The allowlist's key for `name` (32 bytes), or NULL. */
+static const keys_entry *net_allowed(const net_node *n, const char *name) {
+    if (n->allow == NULL)
+        return NULL;
+    for (size_t i = 0; i < n->allow->count; i++)
+        if (strcmp(n->allow->entries[i].name, name) == 0)
+            return &n->allow->entries[i];
+    return NULL;
+}
+
+net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint) {
+    if (n->peer_count >= NET_MAX_PEERS)
+        return NULL;
+    const keys_entry *key = NULL;
+    if (!n->insecure && (key = net_allowed(n, name)) == NULL)
+        return NULL; /* only a name the allowlist has gets this far; never expected */
+    net_peer *p = memory_calloc(&n->allocator, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    snprintf(p->stats.name, sizeof p->stats.name, "%s", name);
+    snprintf(p->stats.endpoint, sizeof p->stats.endpoint, "%s", endpoint);
+    p->stats.state = NET_PEER_JOINING;
+    if (key != NULL)
+        memcpy(p->server_key, key->public_binary, KEYS_BINARY_SIZE);
+    pthread_mutex_lock(&n->lock);
+    if (n->peer_count == n->peer_capacity) {
+        size_t capacity = n->peer_capacity ? n->peer_capacity * 2 : 8;
+        net_peer **grown = memory_alloc(&n->allocator, capacity * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&n->lock);
+            memory_free(&n->allocator, p, sizeof *p);
+            return NULL;
+        }
+        if (n->peer_count)
+            memcpy(grown, n->peers, n->peer_count * sizeof *grown);
+        memory_free(&n->allocator, n->peers, n->peer_capacity * sizeof *n->peers);
+        n->peers = grown;
+        n->peer_capacity = capacity;
+    }
+    n->peers[n->peer_count++] = p;
+    pthread_mutex_unlock(&n->lock);
+    return p;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A peer's DEALER                                                                                */
+/* ---------------------------------------------------------------------------------------------- */
+
+int net_dealer_open(net_node *n, net_peer *p) {
+    p->out_session = net_random64();
+    p->connected = false;
+    p->next_hello_ns = 0;
+    char host[NET_ENDPOINT_SIZE], port[16], err[256] = "";
+    void *dealer = zmq_socket(n->ctx, ZMQ_DEALER);
+    if (dealer == NULL)
+        goto fail;
+    if (net_set_int(dealer, ZMQ_LINGER, 0) != 0 ||
+        net_set_int(dealer, ZMQ_SNDHWM, NET_CTL_HWM) != 0 ||
+        net_set_int(dealer, ZMQ_RCVHWM, 1) != 0 ||
+        net_set_int(dealer, ZMQ_RECONNECT_IVL, NET_RECONNECT_MS) != 0 ||
+        net_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, NET_RECONNECT_MAX_MS) != 0 ||
+        zmq_setsockopt(dealer, ZMQ_ROUTING_ID, n->name, strlen(n->name)) != 0)
+        goto fail;
+    if (net_endpoint_split(p->stats.endpoint, host, sizeof host, port, sizeof port) == 0 &&
+        net_host_ipv6(host) && net_set_int(dealer, ZMQ_IPV6, 1) != 0)
+        goto fail;
+    if (!n->insecure && curve_client(dealer, &n->keys, p->server_key, err, sizeof err) != 0)
+        goto fail;
+    char monitor_endpoint[64];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://spool-net-monitor-%u",
+             ++n->monitor_sequence);
+    if (zmq_socket_monitor(dealer, monitor_endpoint, NET_MONITOR_EVENTS) != 0)
+        goto fail;
+    p->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
+    if (p->monitor == NULL || net_set_int(p->monitor, ZMQ_LINGER, 0) != 0 ||
+        zmq_connect(p->monitor, monitor_endpoint) != 0)
+        goto fail;
+    /* Connecting last: the monitor sees every event of the connection. */
+    if (zmq_connect(dealer, p->stats.endpoint) != 0)
+        goto fail;
+    p->dealer = dealer;
+    return 0;
+fail:
+    net_log(n, "cannot open a socket to %s at %s: %s", p->stats.name, p->stats.endpoint,
+            err[0] ? err : zmq_strerror(errno));
+    if (p->monitor != NULL) {
+        zmq_close(p->monitor);
+        p->monitor = NULL;
+    }
+    if (dealer != NULL) {
+        zmq_socket_monitor(dealer, NULL, 0);
+        zmq_close(dealer);
+    }
+    return SPOOL_ESYSTEM;
+}
+
+void net_dealer_close(net_node *n, net_peer *p, int linger_ms) {
+    (void)n;
+    if (p->dealer != NULL) {
+        zmq_socket_monitor(p->dealer, NULL, 0);
+        net_set_int(p->dealer, ZMQ_LINGER, linger_ms);
+        zmq_close(p->dealer);
+        p->dealer = NULL;
+    }
+    if (p->monitor != NULL) {
+        zmq_close(p->monitor);
+        p->monitor = NULL;
+    }
+    p->connected = false;
+}
+
+void net_send(net_node *n, net_peer *p, const void *packet, int size) {
+    if (p->dealer == NULL || size <= 0)
+        return;
+    /* Never blocks: a full queue (a peer that reads nothing) loses the packet, and a lost
+     * heartbeat is what the silence timer is for. */
+    if (zmq_send(p->dealer, packet, (size_t)size, ZMQ_DONTWAIT) == size)
+        net_stat_add(n, &p->stats.bytes_out, (uint64_t)size);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The loop                                                                                       */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Reads what the DEALER's monitor reported. */
+static void net_read_monitor(net_node *n, net_peer *p, int64_t now) {
+    void *monitor = p->monitor;
+    while (monitor != NULL && monitor == p->monitor) {
+        zmq_msg_t event, address;
+        zmq_msg_init(&event);
+        if (zmq_msg_recv(&event, monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&event);
+            return;
+        }
+        uint16_t number = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&event) >= 6) {
+            memcpy(&number, zmq_msg_data(&event), 2);
+            memcpy(&value, (const char *)zmq_msg_data(&event) + 2, 4);
+        }
+        /* the second frame (the endpoint) is there with the first */
+        while (zmq_msg_more(&event)) {
+            zmq_msg_init(&address);
+            int rc = zmq_msg_recv(&address, monitor, 0);
+            int more = rc >= 0 && zmq_msg_more(&address);
+            zmq_msg_close(&address);
+            if (!more)
+                break;
+        }
+        zmq_msg_close(&event);
+        session_monitor_event(n, p, number, value, now);
+    }
+}
+
+/* Reads up to NET_RECEIVE_BATCH messages from the ROUTER. */
+static void net_read_router(net_node *n, int64_t now) {
+    for (int i = 0; i < NET_RECEIVE_BATCH; i++) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, n->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            return;
+        }
+        if (!zmq_msg_more(&id)) { /* a ROUTER always gives the routing id first: never expected */
+            zmq_msg_close(&id);
+            session_malformed(n, NULL, NET_MALFORMED_FRAMES, "a message without body", NULL, now);
+            continue;
+        }
+        zmq_msg_init(&body);
+        /* ZeroMQ delivers a message whole: the rest is there. */
+        if (zmq_msg_recv(&body, n->router, 0) < 0) {
+            zmq_msg_close(&body);
+            zmq_msg_close(&id);
+            return;
+        }
+        size_t extra = 0;
+        bool more = zmq_msg_more(&body);
+        while (more) {
+            zmq_msg_t frame;
+            zmq_msg_init(&frame);
+            more = zmq_msg_recv(&frame, n->router, 0) >= 0 && zmq_msg_more(&frame);
+            zmq_msg_close(&frame);
+            extra++;
+        }
+        if (extra) {
+            char words[64];
+            snprintf(words, sizeof words, "%zu frames after the routing id, want 1", extra + 1);
+            session_malformed(n, NULL, NET_MALFORMED_FRAMES, words, &body, now);
+        } else {
+            session_packet(n, &id, &body, now);
+        }
+        zmq_msg_close(&body);
+        zmq_msg_close(&id);
+    }
+}
+
+/* The joins and the stop asked by other threads. */
+static void net_take_commands(net_node *n, int64_t now) {
+    uint64_t count;
+    while (read(n->wake_fd, &count, sizeof count) > 0) {
+    }
+    net_join_request joins[NET_PENDING_JOINS];
+    pthread_mutex_lock(&n->lock);
+    size_t join_count = n->join_count;
+    memcpy(joins, n->joins, join_count * sizeof joins[0]);
+    n->join_count = 0;
+    bool stop = n->stopping;
+    pthread_mutex_unlock(&n->lock);
+    if (stop) {
+        if (!n->closing)
+            session_begin_close(n, now);
+        return;
+    }
+    for (size_t i = 0; i < join_count; i++)
+        session_join(n, joins[i].name, joins[i].endpoint, now);
+}
+
+/* Whether destroy may close everything now: every peer in session answered GOODBYE, or the wait
+ * is over. */
+static bool net_close_done(net_node *n, int64_t now) {
+    if (now >= n->close_deadline_ns)
+        return true;
+    for (size_t i = 0; i < n->peer_count; i++)
+        if (n->peers[i]->goodbye_awaited)
+            return false;
+    return true;
+}
+
+static void net_run(net_node *n) {
+    zmq_pollitem_t items[3 + NET_MAX_PEERS];
+    net_peer *watched[NET_MAX_PEERS];
+    for (;;) {
+        int64_t now = net_now_ns();
+        int64_t deadline = session_timers(n, now);
+        if (n->closing) {
+            if (net_close_done(n, now))
+                return;
+            deadline = n->close_deadline_ns;
+        }
+        size_t count = 0, monitors = 0;
+        items[count++] = (zmq_pollitem_t){NULL, n->wake_fd, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
+        if (n->zap != NULL)
+            items[count++] = (zmq_pollitem_t){zap_socket(n->zap), 0, ZMQ_POLLIN, 0};
+        size_t first_monitor = count;
+        for (size_t i = 0; i < n->peer_count; i++) {
+            if (n->peers[i]->monitor == NULL)
+                continue;
+            watched[monitors++] = n->peers[i];
+            items[count++] = (zmq_pollitem_t){n->peers[i]->monitor, 0, ZMQ_POLLIN, 0};
+        }
+        long timeout = -1;
+        if (deadline != INT64_MAX) {
+            int64_t wait = deadline - now;
+            timeout = wait <= 0 ? 0 : (long)((wait + 999999) / 1000000);
+        }
+        int rc = zmq_poll(items, (int)count, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            net_log(n, "zmq_poll failed: %s; stopping the node's network", zmq_strerror(errno));
+            return;
+        }
+        now = net_now_ns();
+        if (items[0].revents & ZMQ_POLLIN)
+            net_take_commands(n, now);
+        if (n->zap != NULL && (items[2].revents & ZMQ_POLLIN)) {
+            int served;
+            while ((served = zap_serve_one(n->zap)) == 0) {
+            }
+            if (served != SPOOL_ETIMEDOUT)
+                net_log(n, "the ZAP handler failed (%d)", served);
+        }
+        /* The ROUTER before the monitors: what a peer sent before its connection closed counts
+         * first (its GOODBYE, say). */
+        if (items[1].revents & ZMQ_POLLIN)
+            net_read_router(n, now);
+        for (size_t i = 0; i < monitors; i++)
+            if (items[first_monitor + i].revents & ZMQ_POLLIN)
+                net_read_monitor(n, watched[i], now);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The thread: open, run, close                                                                   */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* The context, the ZAP handler and the bound ROUTER. On error everything opened is closed. */
+static int net_open(net_node *n, char *err, size_t err_size) {
+    char host[NET_ENDPOINT_SIZE], port[16], bind_to[NET_ENDPOINT_SIZE + 32];
+    net_endpoint_split(n->listen, host, sizeof host, port, sizeof port); /* checked at create */
+    /* zmq_bind takes addresses and interface names, not host names */
+    snprintf(bind_to, sizeof bind_to, "tcp://%s:%s",
+             strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port);
+    int rc = 0;
+    n->ctx = zmq_ctx_new();
+    if (n->ctx == NULL) {
+        net_say(err, err_size, "cannot make a ZeroMQ context: %s", zmq_strerror(errno));
+        return SPOOL_ESYSTEM;
+    }
+    if (!n->insecure && (rc = zap_open(n->ctx, n->allow, &n->zap, err, err_size)) != 0)
+        goto fail;
+    n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
+    int64_t max_size = (int64_t)(WIRE_HEADER_SIZE + WIRE_DEFAULT_MAX_PACKET);
+    if (n->router == NULL || net_set_int(n->router, ZMQ_LINGER, 0) != 0 ||
+        net_set_int(n->router, ZMQ_ROUTER_HANDOVER, 1) != 0 ||
+        net_set_int(n->router, ZMQ_RCVHWM, NET_ROUTER_HWM) != 0 ||
+        zmq_setsockopt(n->router, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0 ||
+        (net_host_ipv6(host) && net_set_int(n->router, ZMQ_IPV6, 1) != 0)) {
+        net_say(err, err_size, "cannot make the ROUTER: %s", zmq_strerror(errno));
+        rc = SPOOL_ESYSTEM;
+        goto fail;
+    }
+    if (!n->insecure && (rc = curve_server(n->router, &n->keys, err, err_size)) != 0)
+        goto fail;
+    if (zmq_bind(n->router, bind_to) != 0) {
+        net_say(err, err_size, "cannot listen on %s: %s", n->listen, zmq_strerror(errno));
+        rc = SPOOL_ESYSTEM;
+        goto fail;
+    }
+    size_t size = sizeof n->endpoint;
+    if (zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, n->endpoint, &size) != 0) {
+        net_say(err, err_size, "cannot read the bound endpoint: %s", zmq_strerror(errno));
+        rc = SPOOL_ESYSTEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    if (n->router != NULL)
+        zmq_close(n->router);
+    n->router = NULL;
+    zap_close(&n->zap);
+    zmq_ctx_term(n->ctx);
+    n->ctx = NULL;
+    return rc;
+}
+
+static void net_close_all(net_node *n) {
+    for (size_t i = 0; i < n->peer_count; i++)
+        net_dealer_close(n, n->peers[i], 0);
+    zmq_close(n->router);
+    n->router = NULL;
+    zap_close(&n->zap);
+    zmq_ctx_term(n->ctx);
+    n->ctx = NULL;
+}
+
+static void *net_main(void *argument) {
+    net_node *n = argument;
+    char err[256] = "";
+    int rc = net_open(n, err, sizeof err);
+    pthread_mutex_lock(&n->lock);
+    n->start_status = rc;
+    snprintf(n->start_error, sizeof n->start_error, "%s", err);
+    n->start_done = true;
+    pthread_cond_signal(&n->started);
+    pthread_mutex_unlock(&n->lock);
+    if (rc != 0)
+        return NULL;
+    net_run(n);
+    net_close_all(n);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Calls from any thread                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+static void net_wake(net_node *n) {
+    uint64_t one = 1;
+    /* EAGAIN means the counter is already non-zero: the thread will wake anyway. */
+    ssize_t written = write(n->wake_fd, &one, sizeof one);
+    (void)written;
+}
+
+static int net_check_config(const net_config *c, char *err, size_t err_size) {
+    if (c == NULL || c->name == NULL || c->listen == NULL) {
+        net_say(err, err_size, "a node needs a name and a listen endpoint");
+        return SPOOL_EINVAL;
+    }
+    int rc = keys_name_check(c->name, err, err_size);
+    if (rc != 0)
+        return rc;
+    char host[NET_ENDPOINT_SIZE], port[16];
+    if (net_endpoint_split(c->listen, host, sizeof host, port, sizeof port) != 0) {
+        net_say(err, err_size, "listen endpoint \"%s\" is not tcp://HOST:PORT", c->listen);
+        return SPOOL_EINVAL;
+    }
+    if (c->insecure && c->keys_dir != NULL) {
+        net_say(err, err_size, "insecure and a keys directory: pick one");
+        return SPOOL_EINVAL;
+    }
+    if (!c->insecure && c->keys_dir == NULL) {
+        net_say(err, err_size, "no keys directory: CURVE needs one (or insecure, on loopback)");
+        return SPOOL_EINVAL;
+    }
+    if (c->insecure && !net_host_loopback(host)) {
+        net_say(err, err_size,
+                "refusing to listen on %s without CURVE: insecure is for loopback only "
+                "(127.0.0.1, localhost, ::1)",
+                c->listen);
+        return SPOOL_EINVAL;
+    }
+    uint32_t heartbeat = c->heartbeat_ms ? c->heartbeat_ms : NET_DEFAULT_HEARTBEAT_MS;
+    uint32_t down_after = c->down_after_ms ? c->down_after_ms : NET_DEFAULT_DOWN_AFTER_MS;
+    if (down_after <= heartbeat || heartbeat > 3600000 || down_after > 3600000) {
+        net_say(err, err_size, "down_after (%u ms) must exceed heartbeat (%u ms), both <= 1 h",
+                down_after, heartbeat);
+        return SPOOL_EINVAL;
+    }
+    if (c->cluster != NULL && c->cluster[0] == '\0') {
+        net_say(err, err_size, "an empty cluster name");
+        return SPOOL_EINVAL;
+    }
+    return 0;
+}
+
+static void net_free(net_node *n) {
+    for (size_t i = 0; i < n->peer_count; i++)
+        memory_free(&n->allocator, n->peers[i], sizeof *n->peers[i]);
+    memory_free(&n->allocator, n->peers, n->peer_capacity * sizeof *n->peers);
+    keys_allowlist_destroy(&n->allow);
+    keys_pair_wipe(&n->keys);
+    if (n->wake_fd >= 0)
+        close(n->wake_fd);
+    pthread_mutex_destroy(&n->lock);
+    pthread_cond_destroy(&n->started);
+    spool_allocator allocator = n->allocator;
+    memory_free(&allocator, n, sizeof *n);
+}
+
+int net_node_create(const net_config *config, net_node **out, char *err, size_t err_size) {
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL) {
+        net_say(err, err_size, "no place for the node");
+        return SPOOL_EINVAL;
+    }
+    int rc = net_check_config(config, err, err_size);
+    if (rc != 0)
+        return rc;
+    const spool_allocator *allocator =
+        config->allocator ? config->allocator : &memory_default_allocator;
+    net_node *n = memory_calloc(allocator, sizeof *n);
+    if (n == NULL) {
+        net_say(err, err_size, "out of memory making the node");
+        return SPOOL_ENOMEM;
+    }
+    n->allocator = *allocator;
+    n->wake_fd = -1;
+    pthread_mutex_init(&n->lock, NULL);
+    pthread_cond_init(&n->started, NULL);
+    snprintf(n->name, sizeof n->name, "%s", config->name);
+    snprintf(n->listen, sizeof n->listen, "%s", config->listen);
+    n->cluster = net_cluster_id(config->cluster ? config->cluster : NET_DEFAULT_CLUSTER);
+    n->incarnation = net_random64();
+    n->heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : NET_DEFAULT_HEARTBEAT_MS;
+    n->down_after_ms = config->down_after_ms ? config->down_after_ms : NET_DEFAULT_DOWN_AFTER_MS;
+    n->insecure = config->insecure;
+    n->on_event = config->on_event;
+    n->user = config->user;
+    if (!n->insecure) {
+        if ((rc = keys_load_secret(config->keys_dir, n->name, &n->keys, err, err_size)) != 0 ||
+            (rc = keys_allowlist_load(config->keys_dir, allocator, &n->allow, err, err_size)) !=
+                0) {
+            net_free(n);
+            return rc;
+        }
+    }
+    n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (n->wake_fd < 0) {
+        net_say(err, err_size, "eventfd: %s", strerror(errno));
+        net_free(n);
+        return SPOOL_ESYSTEM;
+    }
+    if ((rc = pthread_create(&n->thread, NULL, net_main, n)) != 0) {
+        net_say(err, err_size, "cannot start the net thread: %s", strerror(rc));
+        net_free(n);
+        return SPOOL_ESYSTEM;
+    }
+    pthread_mutex_lock(&n->lock);
+    while (!n->start_done)
+        pthread_cond_wait(&n->started, &n->lock);
+    rc = n->start_status;
+    if (rc != 0)
+        net_say(err, err_size, "%s", n->start_error);
+    pthread_mutex_unlock(&n->lock);
+    if (rc != 0) {
+        pthread_join(n->thread, NULL);
+        net_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+const char *net_node_endpoint(const net_node *n) { return n != NULL ? n->endpoint : ""; }
+
+int net_node_join(net_node *n, const char *peer, char *err, size_t err_size) {
+    if (n == NULL || peer == NULL) {
+        net_say(err, err_size, "no node or no peer");
+        return SPOOL_EINVAL;
+    }
+    const char *at = strchr(peer, '@');
+    if (at == NULL || at == peer || (size_t)(at - peer) > WIRE_NAME_MAX) {
+        net_say(err, err_size, "join \"%s\": want NAME@tcp://HOST:PORT", peer);
+        return SPOOL_EINVAL;
+    }
+    net_join_request request;
+    memcpy(request.name, peer, (size_t)(at - peer));
+    request.name[at - peer] = '\0';
+    int rc = keys_name_check(request.name, err, err_size);
+    if (rc != 0)
+        return rc;
+    char host[NET_ENDPOINT_SIZE], port[16];
+    if (net_endpoint_split(at + 1, host, sizeof host, port, sizeof port) != 0 ||
+        strcmp(port, "*") == 0 || strcmp(port, "0") == 0 || net_host_wildcard(host)) {
+        net_say(err, err_size, "join \"%s\": \"%s\" is not tcp://HOST:PORT of a peer", peer,
+                at + 1);
+        return SPOOL_EINVAL;
+    }
+    snprintf(request.endpoint, sizeof request.endpoint, "%s", at + 1);
+    if (strcmp(request.name, n->name) == 0) {
+        net_say(err, err_size, "join \"%s\": that is this node's own name", peer);
+        return SPOOL_EINVAL;
+    }
+    if (!n->insecure && net_allowed(n, request.name) == NULL) {
+        net_say(err, err_size, "join \"%s\": no %s.pub in the allowlist, so no key to demand", peer,
+                request.name);
+        return SPOOL_ENOENT;
+    }
+    pthread_mutex_lock(&n->lock);
+    if (n->stopping)
+        rc = SPOOL_ESTOPPED;
+    else if (n->join_count == NET_PENDING_JOINS)
+        rc = SPOOL_EFULL;
+    else
+        n->joins[n->join_count++] = request;
+    pthread_mutex_unlock(&n->lock);
+    if (rc == SPOOL_ESTOPPED)
+        net_say(err, err_size, "the node is stopping");
+    else if (rc == SPOOL_EFULL)
+        net_say(err, err_size, "%d joins already wait for the net thread", NET_PENDING_JOINS);
+    else
+        net_wake(n);
+    return rc;
+}
+
+void net_node_members(net_node *n, char (*names)[NET_NAME_SIZE], size_t capacity, size_t *count) {
+    size_t up = 0;
+    if (n != NULL) {
+        pthread_mutex_lock(&n->lock);
+        for (size_t i = 0; i < n->peer_count; i++) {
+            if (n->peers[i]->stats.state != NET_PEER_UP)
+                continue;
+            if (names != NULL && up < capacity)
+                memcpy(names[up], n->peers[i]->stats.name, NET_NAME_SIZE);
+            up++;
+        }
+        pthread_mutex_unlock(&n->lock);
+    }
+    if (count != NULL)
+        *count = up;
+}
+
+void net_node_stats(net_node *n, net_stats *out, net_peer_stats *peers, size_t capacity) {
+    net_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (n != NULL) {
+        pthread_mutex_lock(&n->lock);
+        memcpy(stats.malformed, n->malformed, sizeof stats.malformed);
+        stats.stale = n->stale;
+        stats.peer_count = n->peer_count;
+        for (size_t i = 0; peers != NULL && i < capacity && i < n->peer_count; i++)
+            peers[i] = n->peers[i]->stats;
+        pthread_mutex_unlock(&n->lock);
+        /* zap is set before create returns and closed only after the loop, in destroy */
+        zap_stats(n->zap, &stats.zap);
+    }
+    if (out != NULL)
+        *out = stats;
+}
+
+void net_node_destroy(net_node **node) {
+    if (node == NULL || *node == NULL)
+        return;
+    net_node *n = *node;
+    pthread_mutex_lock(&n->lock);
+    n->stopping = true;
+    pthread_mutex_unlock(&n->lock);
+    net_wake(n);
+    pthread_join(n->thread, NULL);
+    net_free(n);
+    *node = NULL;
+}

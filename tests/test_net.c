@@ -1,0 +1,1008 @@
+/*
+ * test_net.c - cmocka tests of nodes/net.c and nodes/session.c with real sockets on 127.0.0.1:
+ * nodes in this process (insecure and CURVE), nodes in forked children that are killed or frozen,
+ * a raw DEALER that sends garbage, keys that are not allowed or claim another name. Every wait is
+ * bounded: "never happens" means "not within QUIET_MS"; a child is forked before this process has
+ * any thread, and dies with it (PR_SET_PDEATHSIG) or after CHILD_LIFE_S at the latest.
+ */
+#include "nodes/keys.h"
+#include "nodes/net.h"
+#include "nodes/wire.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <cmocka.h>
+
+#define ARRIVE_MS 5000 /* how long something that should happen may take (sanitizer builds too) */
+#define QUIET_MS 500   /* how long nothing must happen for "it never happens" */
+#define CHILD_LIFE_S 60
+#define FAST_HEARTBEAT_MS 50 /* the failure-detection tests */
+#define FAST_DOWN_AFTER_MS 300
+#define HEARTBEAT_MS 100 /* the others */
+#define DOWN_AFTER_MS 2000
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Events                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct recorded {
+    net_event_kind kind;
+    char name[NET_NAME_SIZE];
+    uint64_t incarnation;
+    char reason[256];
+    int64_t at_ns;
+} recorded;
+
+/* What a node's on_event saw, in order. */
+typedef struct recorder {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* CLOCK_MONOTONIC */
+    recorded events[128];
+    size_t count;
+} recorder;
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int64_t ms_since(int64_t start_ns) { return (now_ns() - start_ns) / 1000000; }
+
+static void recorder_init(recorder *r) {
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->changed, &attributes);
+    pthread_condattr_destroy(&attributes);
+}
+
+static void recorder_destroy(recorder *r) {
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->changed);
+}
+
+static void record(void *user, const net_event *event) {
+    recorder *r = user;
+    pthread_mutex_lock(&r->lock);
+    if (r->count < sizeof r->events / sizeof r->events[0]) {
+        recorded *e = &r->events[r->count++];
+        e->kind = event->kind;
+        snprintf(e->name, sizeof e->name, "%s", event->name);
+        e->incarnation = event->incarnation;
+        snprintf(e->reason, sizeof e->reason, "%s", event->reason ? event->reason : "");
+        e->at_ns = now_ns();
+    }
+    pthread_cond_broadcast(&r->changed);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static bool matches(const recorded *e, net_event_kind kind, const char *name, const char *reason) {
+    return e->kind == kind && strcmp(e->name, name) == 0 &&
+           (reason == NULL || strncmp(e->reason, reason, strlen(reason)) == 0);
+}
+
+/* Waits (at most timeout_ms) for an event like this at index `from` or later; its copy into *out
+ * (may be NULL). Returns its index, or -1. */
+static int wait_event_from(recorder *r, size_t from, net_event_kind kind, const char *name,
+                           const char *reason, int timeout_ms, recorded *out) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    int found = -1;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        for (size_t i = from; i < r->count && found < 0; i++)
+            if (matches(&r->events[i], kind, name, reason)) {
+                found = (int)i;
+                if (out != NULL)
+                    *out = r->events[i];
+            }
+        if (found >= 0 || pthread_cond_timedwait(&r->changed, &r->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (found < 0) /* one last look after the timeout */
+        for (size_t i = from; i < r->count && found < 0; i++)
+            if (matches(&r->events[i], kind, name, reason)) {
+                found = (int)i;
+                if (out != NULL)
+                    *out = r->events[i];
+            }
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+static void print_events(const char *who, recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->count; i++)
+        print_message("  %s event %zu: %s %s %s\n", who, i,
+                      r->events[i].kind == NET_NODE_UP ? "UP" : "DOWN", r->events[i].name,
+                      r->events[i].reason);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static recorded expect_event(recorder *r, net_event_kind kind, const char *name,
+                             const char *reason) {
+    recorded e;
+    if (wait_event_from(r, 0, kind, name, reason, ARRIVE_MS, &e) < 0) {
+        print_events("?", r);
+        fail_msg("no %s of %s (%s) within %d ms", kind == NET_NODE_UP ? "UP" : "DOWN", name,
+                 reason ? reason : "any reason", ARRIVE_MS);
+    }
+    return e;
+}
+
+static size_t event_count(recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    size_t count = r->count;
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
+static size_t count_events(recorder *r, net_event_kind kind, const char *name) {
+    size_t count = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->count; i++)
+        if (matches(&r->events[i], kind, name, NULL))
+            count++;
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Nodes, keys, children                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+static net_node *start_node(const char *name, recorder *r, const char *keys_dir,
+                            uint32_t heartbeat_ms, uint32_t down_after_ms) {
+    net_config config = {.name = name,
+                         .cluster = "test",
+                         .listen = "tcp://127.0.0.1:0",
+                         .keys_dir = keys_dir,
+                         .insecure = keys_dir == NULL,
+                         .heartbeat_ms = heartbeat_ms,
+                         .down_after_ms = down_after_ms,
+                         .on_event = r != NULL ? record : NULL,
+                         .user = r};
+    net_node *node = NULL;
+    char err[256] = "";
+    int rc = net_node_create(&config, &node, err, sizeof err);
+    if (rc != 0)
+        fail_msg("net_node_create %s: %d %s", name, rc, err);
+    assert_non_null(node);
+    assert_true(strncmp(net_node_endpoint(node), "tcp://127.0.0.1:", 16) == 0);
+    return node;
+}
+
+static void join(net_node *node, const char *name, const char *endpoint) {
+    char peer[NET_NAME_SIZE + NET_ENDPOINT_SIZE + 1], err[256] = "";
+    snprintf(peer, sizeof peer, "%s@%s", name, endpoint);
+    int rc = net_node_join(node, peer, err, sizeof err);
+    if (rc != 0)
+        fail_msg("join %s: %d %s", peer, rc, err);
+}
+
+/* The stats of peer `name` as node sees it; zeros (state 0) when it has none. */
+static net_peer_stats peer_stats(net_node *node, const char *name) {
+    net_peer_stats peers[8];
+    net_stats stats;
+    net_node_stats(node, &stats, peers, 8);
+    for (size_t i = 0; i < stats.peer_count && i < 8; i++)
+        if (strcmp(peers[i].name, name) == 0)
+            return peers[i];
+    net_peer_stats none;
+    memset(&none, 0, sizeof none);
+    return none;
+}
+
+static net_stats node_stats(net_node *node) {
+    net_stats stats;
+    net_node_stats(node, &stats, NULL, 0);
+    return stats;
+}
+
+static void assert_members(net_node *node, const char *const *names, size_t count) {
+    char members[8][NET_NAME_SIZE];
+    size_t up = 0;
+    net_node_members(node, members, 8, &up);
+    assert_int_equal(up, count);
+    for (size_t i = 0; i < count; i++) {
+        bool found = false;
+        for (size_t j = 0; j < up; j++)
+            found = found || strcmp(members[j], names[i]) == 0;
+        if (!found)
+            fail_msg("%s is not a member", names[i]);
+    }
+}
+
+/* Waits until peer `name` of `node` has acknowledged at least `acks` heartbeats. */
+static void wait_acks(net_node *node, const char *name, uint64_t acks) {
+    int64_t start = now_ns();
+    while (peer_stats(node, name).acks_received < acks) {
+        if (ms_since(start) > ARRIVE_MS)
+            fail_msg("%s acknowledged %llu heartbeats, want %llu", name,
+                     (unsigned long long)peer_stats(node, name).acks_received,
+                     (unsigned long long)acks);
+        usleep(2000);
+    }
+}
+
+static void remove_tree(const char *path) {
+    DIR *dir = opendir(path);
+    if (dir != NULL) {
+        struct dirent *entry;
+        char child[PATH_MAX];
+        while ((entry = readdir(dir)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+                continue;
+            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+            remove_tree(child);
+        }
+        closedir(dir);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Copies file `from` to `to` with `mode`. */
+static void copy_file(const char *from, const char *to, mode_t mode) {
+    char bytes[256];
+    int in = open(from, O_RDONLY);
+    assert_true(in >= 0);
+    ssize_t n = read(in, bytes, sizeof bytes);
+    close(in);
+    assert_true(n > 0);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL, mode);
+    assert_true(out >= 0);
+    assert_int_equal(write(out, bytes, (size_t)n), n);
+    fchmod(out, mode);
+    close(out);
+}
+
+/* A scratch directory for keys; remove it with remove_tree. */
+static void make_scratch(char *dir, size_t size) {
+    snprintf(dir, size, "/tmp/spool-test-net-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void keygen(const char *dir, const char *name) {
+    char err[256] = "";
+    int rc = keys_generate(dir, name, 0, NULL, err, sizeof err);
+    if (rc != 0)
+        fail_msg("keys_generate %s/%s: %s", dir, name, err);
+}
+
+/* A node in a child process: insecure, on 127.0.0.1, its endpoint reported through a pipe. */
+typedef struct child {
+    pid_t pid;
+    char endpoint[NET_ENDPOINT_SIZE];
+} child;
+
+static child start_child(const char *name, uint32_t heartbeat_ms, uint32_t down_after_ms) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    child c;
+    memset(&c, 0, sizeof c);
+    c.pid = fork();
+    assert_true(c.pid >= 0);
+    if (c.pid == 0) {
+        close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        alarm(CHILD_LIFE_S);
+        net_config config = {.name = name,
+                             .cluster = "test",
+                             .listen = "tcp://127.0.0.1:0",
+                             .insecure = true,
+                             .heartbeat_ms = heartbeat_ms,
+                             .down_after_ms = down_after_ms};
+        net_node *node = NULL;
+        char err[256] = "";
+        if (net_node_create(&config, &node, err, sizeof err) != 0) {
+            fprintf(stderr, "child %s: %s\n", name, err);
+            _exit(2);
+        }
+        const char *endpoint = net_node_endpoint(node);
+        if (write(fds[1], endpoint, strlen(endpoint) + 1) < 0)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    struct pollfd item = {fds[0], POLLIN, 0};
+    size_t got = 0;
+    int64_t start = now_ns();
+    while (got == 0 || c.endpoint[got - 1] != '\0') {
+        int left = ARRIVE_MS - (int)ms_since(start);
+        if (left <= 0 || poll(&item, 1, left) <= 0)
+            fail_msg("the child never told its endpoint");
+        ssize_t n = read(fds[0], c.endpoint + got, sizeof c.endpoint - 1 - got);
+        if (n <= 0)
+            fail_msg("the child died before telling its endpoint");
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    return c;
+}
+
+static void kill_child(child *c) {
+    if (c->pid <= 0)
+        return;
+    kill(c->pid, SIGKILL);
+    int status;
+    waitpid(c->pid, &status, 0);
+    c->pid = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* In one process, insecure                                                                       */
+/* ---------------------------------------------------------------------------------------------- */
+
+static void test_two_nodes_see_each_other_up_and_heartbeat(void **state) {
+    (void)state;
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    net_node *a = start_node("a", &ra, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *b = start_node("b", &rb, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    int64_t start = now_ns();
+    join(a, "b", net_node_endpoint(b));
+    recorded up_b = expect_event(&ra, NET_NODE_UP, "b", NULL);
+    recorded up_a = expect_event(&rb, NET_NODE_UP, "a", NULL);
+    print_message("  UP at a after %lld ms, at b after %lld ms\n",
+                  (long long)((up_b.at_ns - start) / 1000000),
+                  (long long)((up_a.at_ns - start) / 1000000));
+    assert_true(up_b.incarnation != 0 && up_a.incarnation != 0);
+    const char *only_b[] = {"b"}, *only_a[] = {"a"};
+    assert_members(a, only_b, 1);
+    assert_members(b, only_a, 1);
+
+    wait_acks(a, "b", 3);
+    wait_acks(b, "a", 3);
+    net_peer_stats sb = peer_stats(a, "b");
+    assert_int_equal(sb.state, NET_PEER_UP);
+    assert_int_equal(sb.ups, 1);
+    assert_int_equal(sb.downs, 0);
+    assert_true(sb.incarnation == up_b.incarnation);
+    assert_string_equal(sb.endpoint, net_node_endpoint(b));
+    assert_true(sb.heartbeats_sent >= 3 && sb.heartbeats_received >= 1);
+    assert_true(sb.rtt_ns > 0 && sb.rtt_ns < (uint64_t)ARRIVE_MS * 1000000);
+    assert_true(sb.bytes_in > 0 && sb.bytes_out > 0);
+    print_message("  rtt %.1f us, %llu heartbeats sent\n", sb.rtt_ns / 1000.0,
+                  (unsigned long long)sb.heartbeats_sent);
+    /* b learned where a listens from its HELLO */
+    assert_string_equal(peer_stats(b, "a").endpoint, net_node_endpoint(a));
+    net_stats stats = node_stats(a);
+    for (int i = 0; i < NET_MALFORMED_COUNT; i++)
+        assert_int_equal(stats.malformed[i], 0);
+    assert_int_equal(stats.peer_count, 1);
+
+    /* b goes: a hears its GOODBYE (no waiting for a timeout) before b's destroy returns */
+    start = now_ns();
+    net_node_destroy(&b);
+    assert_null(b);
+    int64_t destroy_ms = ms_since(start);
+    recorded down = expect_event(&ra, NET_NODE_DOWN, "b", "goodbye");
+    print_message("  destroy took %lld ms; DOWN at a %lld ms after it began\n",
+                  (long long)destroy_ms, (long long)((down.at_ns - start) / 1000000));
+    assert_true(destroy_ms < 500);
+    assert_true(down.at_ns - start < 500 * 1000000ll);
+    assert_true(down.incarnation == up_b.incarnation);
+    expect_event(&rb, NET_NODE_DOWN, "a", "shutdown");
+    assert_members(a, NULL, 0);
+    assert_int_equal(peer_stats(a, "b").state, NET_PEER_DOWN);
+    /* and a tries nothing more: no UP, no DOWN */
+    usleep(QUIET_MS * 1000);
+    assert_int_equal(event_count(&ra), 2);
+    net_node_destroy(&a);
+    assert_int_equal(event_count(&ra), 2); /* nothing UP to say shutdown to */
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+}
+
+static void test_three_nodes_all_meet_and_one_leaves(void **state) {
+    (void)state;
+    recorder r[3];
+    net_node *nodes[3];
+    const char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        recorder_init(&r[i]);
+        nodes[i] = start_node(names[i], &r[i], NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    }
+    /* b and c join a; c joins b (member discovery is not there yet) */
+    join(nodes[1], "a", net_node_endpoint(nodes[0]));
+    join(nodes[2], "a", net_node_endpoint(nodes[0]));
+    join(nodes[2], "b", net_node_endpoint(nodes[1]));
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            if (i != j)
+                expect_event(&r[i], NET_NODE_UP, names[j], NULL);
+    const char *a_sees[] = {"b", "c"}, *b_sees[] = {"a", "c"}, *c_sees[] = {"a", "b"};
+    assert_members(nodes[0], a_sees, 2);
+    assert_members(nodes[1], b_sees, 2);
+    assert_members(nodes[2], c_sees, 2);
+
+    net_node_destroy(&nodes[2]);
+    expect_event(&r[0], NET_NODE_DOWN, "c", "goodbye");
+    expect_event(&r[1], NET_NODE_DOWN, "c", "goodbye");
+    const char *only_b[] = {"b"}, *only_a[] = {"a"};
+    assert_members(nodes[0], only_b, 1);
+    assert_members(nodes[1], only_a, 1);
+    /* a and b still talk */
+    uint64_t acks = peer_stats(nodes[0], "b").acks_received;
+    wait_acks(nodes[0], "b", acks + 2);
+    for (int i = 0; i < 2; i++) {
+        net_node_destroy(&nodes[i]);
+        assert_int_equal(count_events(&r[i], NET_NODE_DOWN, "c"), 1);
+    }
+    for (int i = 0; i < 3; i++)
+        recorder_destroy(&r[i]);
+}
+
+static void test_two_nodes_joining_each_other_at_once_make_one_session(void **state) {
+    (void)state;
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    net_node *a = start_node("a", &ra, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *b = start_node("b", &rb, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(a, "b", net_node_endpoint(b));
+    join(b, "a", net_node_endpoint(a));
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    /* joining again changes nothing */
+    join(a, "b", net_node_endpoint(b));
+    wait_acks(a, "b", 5);
+    wait_acks(b, "a", 5);
+    assert_int_equal(event_count(&ra), 1);
+    assert_int_equal(event_count(&rb), 1);
+    assert_int_equal(node_stats(a).peer_count, 1);
+    net_node_destroy(&a);
+    net_node_destroy(&b);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+}
+
+static void test_a_joiner_waits_for_a_node_that_starts_later(void **state) {
+    (void)state;
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    /* b's endpoint, taken and given back, then listened on again by b */
+    net_node *probe = start_node("b", NULL, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    char endpoint[NET_ENDPOINT_SIZE];
+    snprintf(endpoint, sizeof endpoint, "%s", net_node_endpoint(probe));
+    net_node_destroy(&probe);
+    net_node *a = start_node("a", &ra, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(a, "b", endpoint);
+    assert_int_equal(peer_stats(a, "b").state == NET_PEER_UP, 0);
+    usleep(3 * HEARTBEAT_MS * 1000);
+    net_config config = {.name = "b",
+                         .cluster = "test",
+                         .listen = endpoint,
+                         .insecure = true,
+                         .heartbeat_ms = HEARTBEAT_MS,
+                         .down_after_ms = DOWN_AFTER_MS,
+                         .on_event = record,
+                         .user = &rb};
+    net_node *b = NULL;
+    char err[256] = "";
+    if (net_node_create(&config, &b, err, sizeof err) != 0)
+        skip(); /* someone else took the port meanwhile */
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_node_destroy(&b);
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Bad input                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A valid HELLO (cluster "test" unless `cluster` is not 0) from `name` into buf. */
+static int make_hello(unsigned char *buf, size_t size, const char *name, uint64_t cluster) {
+    wire_hello hello = {.cluster = cluster, .incarnation = 1, .session = 2, .heartbeat_ms = 100};
+    if (cluster == 0) { /* FNV-1a of "test", as net.c computes it */
+        uint64_t hash = 0xcbf29ce484222325ull;
+        for (const char *c = "test"; *c; c++)
+            hash = (hash ^ (unsigned char)*c) * 0x100000001b3ull;
+        hello.cluster = hash;
+    }
+    snprintf(hello.name, sizeof hello.name, "%s", name);
+    snprintf(hello.endpoint, sizeof hello.endpoint, "tcp://127.0.0.1:9");
+    return wire_hello_write(buf, size, WIRE_HELLO, &hello);
+}
+
+static void test_garbage_from_a_raw_dealer_is_counted_and_ignored(void **state) {
+    (void)state;
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    net_node *a = start_node("a", &ra, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *b = start_node("b", &rb, NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(b, "a", net_node_endpoint(a));
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(raw, net_node_endpoint(a)), 0);
+    unsigned char packet[512];
+    /* truncated: 7 bytes, nothing, a HELLO cut short */
+    assert_int_equal(zmq_send(raw, "garbage", 7, 0), 7);
+    assert_int_equal(zmq_send(raw, "", 0, 0), 0);
+    int n = make_hello(packet, sizeof packet, "x", 0);
+    assert_true(n > 0);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n - 3, 0), n - 3);
+    /* bad headers: not a spool packet, a version from the future */
+    const char *words = "this is not a spool packet at all";
+    assert_int_equal(zmq_send(raw, words, strlen(words), 0), (int)strlen(words));
+    wire_heartbeat heartbeat = {.session = 12345, .sent_ns = 1};
+    n = wire_heartbeat_write(packet, sizeof packet, WIRE_HEARTBEAT, &heartbeat);
+    packet[4] = 2;
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+    /* invalid: a trailing byte */
+    n = wire_heartbeat_write(packet, sizeof packet, WIRE_HEARTBEAT, &heartbeat);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n + 1, 0), n + 1);
+    /* frames: two of them */
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, ZMQ_SNDMORE), n);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+    /* well formed, but: another cluster; b's name from a connection that is not b's */
+    n = make_hello(packet, sizeof packet, "x", 42);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+    n = make_hello(packet, sizeof packet, "b", 0);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+    /* DATA: no routing yet */
+    wire_batch batch;
+    wire_msg msg = {.to = 1, .data = "x", .size = 1};
+    assert_int_equal(wire_batch_begin(&batch, packet, sizeof packet, 1, 1), 0);
+    assert_int_equal(wire_batch_add(&batch, &msg), 0);
+    n = wire_batch_end(&batch);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+    /* a heartbeat of no session: stale, not malformed */
+    n = wire_heartbeat_write(packet, sizeof packet, WIRE_HEARTBEAT, &heartbeat);
+    assert_int_equal(zmq_send(raw, packet, (size_t)n, 0), n);
+
+    uint64_t want[NET_MALFORMED_COUNT] = {0};
+    want[NET_MALFORMED_TRUNCATED] = 3;
+    want[NET_MALFORMED_BAD_HEADER] = 2;
+    want[NET_MALFORMED_INVALID] = 1;
+    want[NET_MALFORMED_FRAMES] = 1;
+    want[NET_MALFORMED_WRONG_CLUSTER] = 1;
+    want[NET_MALFORMED_WRONG_NAME] = 1;
+    want[NET_MALFORMED_UNSUPPORTED] = 1;
+    int64_t start = now_ns();
+    net_stats stats;
+    for (;;) {
+        stats = node_stats(a);
+        if (memcmp(stats.malformed, want, sizeof want) == 0 && stats.stale >= 1)
+            break;
+        if (ms_since(start) > ARRIVE_MS) {
+            for (int i = 0; i < NET_MALFORMED_COUNT; i++)
+                print_message("  %s: %llu, want %llu\n", net_malformed_name((net_malformed)i),
+                              (unsigned long long)stats.malformed[i], (unsigned long long)want[i]);
+            fail_msg("the malformed packets were not counted as expected");
+        }
+        usleep(2000);
+    }
+    /* b is still UP at a and heartbeats on; nobody went down; no peer was made of the garbage */
+    uint64_t acks = peer_stats(a, "b").acks_received;
+    wait_acks(a, "b", acks + 3);
+    assert_int_equal(peer_stats(a, "b").state, NET_PEER_UP);
+    assert_int_equal(event_count(&ra), 1);
+    assert_int_equal(event_count(&rb), 1);
+    assert_int_equal(node_stats(a).peer_count, 1);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+    net_node_destroy(&a);
+    net_node_destroy(&b);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* CURVE                                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+static void test_curve_nodes_see_each_other_up(void **state) {
+    (void)state;
+    char dir[64];
+    make_scratch(dir, sizeof dir);
+    keygen(dir, "a");
+    keygen(dir, "b");
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    net_node *a = start_node("a", &ra, dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *b = start_node("b", &rb, dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(a, "b", net_node_endpoint(b));
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    wait_acks(a, "b", 2);
+    net_stats sa = node_stats(a), sb = node_stats(b);
+    assert_true(sa.zap.accepted >= 1 && sb.zap.accepted >= 1);
+    for (int i = 0; i < ZAP_REFUSAL_COUNT; i++)
+        assert_int_equal(sa.zap.refused[i] + sb.zap.refused[i], 0);
+    /* a CURVE node refuses a join to a name it has no key for */
+    char err[256] = "";
+    assert_int_equal(net_node_join(a, "zed@tcp://127.0.0.1:9", err, sizeof err), SPOOL_ENOENT);
+    assert_non_null(strstr(err, "zed.pub"));
+    net_node_destroy(&b);
+    expect_event(&ra, NET_NODE_DOWN, "b", "goodbye");
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+    remove_tree(dir);
+}
+
+/* "a" in allowed/ (with b); `name`'s keys in other/ with a copy of a.pub, so it can demand a's
+ * key; `as_b` makes name's keys copies of b's (a key claiming another name). */
+static void refused_setup(char *dir, size_t size, const char *name, bool as_b, char *allowed,
+                          char *other) {
+    make_scratch(dir, size);
+    snprintf(allowed, PATH_MAX, "%s/allowed", dir);
+    snprintf(other, PATH_MAX, "%s/other", dir);
+    keygen(allowed, "a");
+    keygen(allowed, "b");
+    char from[PATH_MAX], to[PATH_MAX];
+    if (as_b) {
+        assert_int_equal(mkdir(other, 0700), 0);
+        snprintf(from, sizeof from, "%s/b.key", allowed);
+        snprintf(to, sizeof to, "%s/%s.key", other, name);
+        copy_file(from, to, 0600);
+        snprintf(from, sizeof from, "%s/b.pub", allowed);
+        snprintf(to, sizeof to, "%s/%s.pub", other, name);
+        copy_file(from, to, 0644);
+    } else {
+        keygen(other, name);
+    }
+    snprintf(from, sizeof from, "%s/a.pub", allowed);
+    snprintf(to, sizeof to, "%s/a.pub", other);
+    copy_file(from, to, 0644);
+}
+
+static void test_a_key_not_in_the_allowlist_never_comes_up(void **state) {
+    (void)state;
+    char dir[64], allowed[PATH_MAX], other[PATH_MAX];
+    refused_setup(dir, sizeof dir, "mallory", false, allowed, other);
+    recorder ra, rm;
+    recorder_init(&ra);
+    recorder_init(&rm);
+    net_node *a = start_node("a", &ra, allowed, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *m = start_node("mallory", &rm, other, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(m, "a", net_node_endpoint(a));
+    int64_t start = now_ns();
+    while (node_stats(a).zap.refused[ZAP_REFUSED_UNKNOWN_KEY] == 0) {
+        if (ms_since(start) > ARRIVE_MS)
+            fail_msg("a's ZAP handler never refused mallory's key");
+        usleep(2000);
+    }
+    usleep(QUIET_MS * 1000);
+    assert_int_equal(event_count(&ra), 0);
+    assert_int_equal(event_count(&rm), 0);
+    net_stats sa = node_stats(a);
+    assert_int_equal(sa.zap.accepted, 0);
+    assert_int_equal(sa.peer_count, 0); /* nothing of mallory got past the handshake */
+    net_peer_stats seen = peer_stats(m, "a");
+    assert_int_equal(seen.state, NET_PEER_JOINING);
+    assert_true(seen.handshake_failures >= 1);
+    print_message("  refused %llu times, mallory saw %llu failed handshakes\n",
+                  (unsigned long long)sa.zap.refused[ZAP_REFUSED_UNKNOWN_KEY],
+                  (unsigned long long)seen.handshake_failures);
+    net_node_destroy(&m);
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+    recorder_destroy(&rm);
+    remove_tree(dir);
+}
+
+static void test_a_key_claiming_another_name_is_refused(void **state) {
+    (void)state;
+    char dir[64], allowed[PATH_MAX], other[PATH_MAX];
+    /* "c" holds b's key: a's ZAP lets the key in as "b", and the HELLO says "c" */
+    refused_setup(dir, sizeof dir, "c", true, allowed, other);
+    recorder ra, rc;
+    recorder_init(&ra);
+    recorder_init(&rc);
+    net_node *a = start_node("a", &ra, allowed, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *c = start_node("c", &rc, other, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(c, "a", net_node_endpoint(a));
+    int64_t start = now_ns();
+    while (node_stats(a).malformed[NET_MALFORMED_WRONG_NAME] == 0) {
+        if (ms_since(start) > ARRIVE_MS)
+            fail_msg("a never refused c's HELLO");
+        usleep(2000);
+    }
+    usleep(QUIET_MS * 1000);
+    assert_int_equal(event_count(&ra), 0);
+    assert_int_equal(event_count(&rc), 0);
+    net_stats sa = node_stats(a);
+    assert_true(sa.zap.accepted >= 1); /* the key itself is b's, allowed */
+    assert_int_equal(sa.peer_count, 0);
+    net_node_destroy(&c);
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+    recorder_destroy(&rc);
+    remove_tree(dir);
+}
+
+static void test_a_malformed_packet_from_a_peer_in_session_ends_it(void **state) {
+    (void)state;
+    char dir[64];
+    make_scratch(dir, sizeof dir);
+    keygen(dir, "a");
+    keygen(dir, "b");
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    net_node *a = start_node("a", &ra, dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    net_node *b = start_node("b", &rb, dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(b, "a", net_node_endpoint(a));
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+
+    /* b's key on a raw socket: whatever comes through it is b's */
+    char err[256] = "";
+    keys_pair b_keys, a_keys;
+    assert_int_equal(keys_load_secret(dir, "b", &b_keys, err, sizeof err), 0);
+    assert_int_equal(keys_load_secret(dir, "a", &a_keys, err, sizeof err), 0);
+    uint8_t a_public[KEYS_BINARY_SIZE];
+    assert_non_null(zmq_z85_decode(a_public, a_keys.public_key));
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(curve_client(raw, &b_keys, a_public, err, sizeof err), 0);
+    assert_int_equal(zmq_connect(raw, net_node_endpoint(a)), 0);
+    const char *words = "not a packet";
+    assert_int_equal(zmq_send(raw, words, strlen(words), 0), (int)strlen(words));
+
+    recorded down = expect_event(&ra, NET_NODE_DOWN, "b", "protocol error: bad magic");
+    print_message("  a: DOWN b \"%s\"\n", down.reason);
+    /* both sides start a new session: b hears a's new HELLO while its old session lives */
+    int up_again = wait_event_from(&ra, 2, NET_NODE_UP, "b", NULL, ARRIVE_MS, NULL);
+    if (up_again < 0)
+        print_events("a", &ra);
+    assert_true(up_again >= 2);
+    expect_event(&rb, NET_NODE_DOWN, "a", "session restarted");
+    assert_true(wait_event_from(&rb, 2, NET_NODE_UP, "a", NULL, ARRIVE_MS, NULL) >= 2);
+    assert_int_equal(node_stats(a).malformed[NET_MALFORMED_BAD_HEADER], 1);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+    keys_pair_wipe(&a_keys);
+    keys_pair_wipe(&b_keys);
+    net_node_destroy(&a);
+    net_node_destroy(&b);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+    remove_tree(dir);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Failures of whole processes                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Forks "b", starts "a" here and joins them; both UP. */
+static net_node *pair_with_child(recorder *ra, child *b, uint32_t heartbeat_ms,
+                                 uint32_t down_after_ms) {
+    *b = start_child("b", heartbeat_ms, down_after_ms);
+    net_node *a = start_node("a", ra, NULL, heartbeat_ms, down_after_ms);
+    join(a, "b", b->endpoint);
+    expect_event(ra, NET_NODE_UP, "b", NULL);
+    wait_acks(a, "b", 3);
+    return a;
+}
+
+static void test_a_killed_node_is_down_at_once(void **state) {
+    (void)state;
+    recorder ra;
+    recorder_init(&ra);
+    child b;
+    net_node *a = pair_with_child(&ra, &b, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS);
+    int64_t start = now_ns();
+    kill(b.pid, SIGKILL);
+    recorded down = expect_event(&ra, NET_NODE_DOWN, "b", NULL);
+    int64_t took_ms = (down.at_ns - start) / 1000000;
+    print_message("  DOWN \"%s\" %.1f ms after SIGKILL\n", down.reason, (down.at_ns - start) / 1e6);
+    assert_string_equal(down.reason, "disconnected");
+    assert_true(took_ms <= 100);
+    kill_child(&b);
+    assert_int_equal(peer_stats(a, "b").state, NET_PEER_JOINING); /* it keeps trying */
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+}
+
+static void test_a_frozen_node_is_down_after_down_after(void **state) {
+    (void)state;
+    recorder ra;
+    recorder_init(&ra);
+    child b;
+    net_node *a = pair_with_child(&ra, &b, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS);
+    uint64_t missed_before = peer_stats(a, "b").missed;
+    int64_t start = now_ns();
+    kill(b.pid, SIGSTOP);
+    recorded down = expect_event(&ra, NET_NODE_DOWN, "b", NULL);
+    int64_t took_ms = (down.at_ns - start) / 1000000;
+    print_message("  DOWN \"%s\" %.1f ms after SIGSTOP (down_after %d ms)\n", down.reason,
+                  (down.at_ns - start) / 1e6, FAST_DOWN_AFTER_MS);
+    assert_string_equal(down.reason, "heartbeat timeout");
+    /* the last packet heard came at most about a heartbeat before the stop */
+    assert_true(took_ms >= FAST_DOWN_AFTER_MS - 2 * FAST_HEARTBEAT_MS);
+    assert_true(took_ms <= FAST_DOWN_AFTER_MS * 3 / 2);
+    net_peer_stats seen = peer_stats(a, "b");
+    assert_true(seen.missed >= missed_before + 3);
+    assert_int_equal(seen.downs, 1);
+    kill_child(&b);
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+}
+
+static void test_destroy_with_a_frozen_peer_returns_within_2_s(void **state) {
+    (void)state;
+    recorder ra;
+    recorder_init(&ra);
+    child b;
+    net_node *a = pair_with_child(&ra, &b, HEARTBEAT_MS, DOWN_AFTER_MS);
+    kill(b.pid, SIGSTOP);
+    int64_t start = now_ns();
+    net_node_destroy(&a);
+    int64_t took_ms = ms_since(start);
+    print_message("  destroy took %lld ms with b frozen\n", (long long)took_ms);
+    assert_true(took_ms < 2000);
+    expect_event(&ra, NET_NODE_DOWN, "b", "shutdown");
+    kill_child(&b);
+    recorder_destroy(&ra);
+}
+
+static void test_a_restarted_node_is_a_new_session(void **state) {
+    (void)state;
+    recorder ra, rb;
+    recorder_init(&ra);
+    recorder_init(&rb);
+    child old_b;
+    /* down_after long enough that the frozen old b is not timed out first */
+    net_node *a = pair_with_child(&ra, &old_b, HEARTBEAT_MS, 10000);
+    recorded first = expect_event(&ra, NET_NODE_UP, "b", NULL);
+    kill(old_b.pid, SIGSTOP); /* its connections stay open: nothing tells a it is gone */
+    net_node *b = start_node("b", &rb, NULL, HEARTBEAT_MS, 10000);
+    join(b, "a", net_node_endpoint(a));
+    recorded down = expect_event(&ra, NET_NODE_DOWN, "b", NULL);
+    assert_string_equal(down.reason, "incarnation changed");
+    assert_true(down.incarnation == first.incarnation);
+    recorded up;
+    assert_true(wait_event_from(&ra, 2, NET_NODE_UP, "b", NULL, ARRIVE_MS, &up) >= 2);
+    assert_true(up.incarnation != first.incarnation);
+    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_peer_stats seen = peer_stats(a, "b");
+    assert_string_equal(seen.endpoint, net_node_endpoint(b));
+    assert_true(seen.incarnation == up.incarnation);
+    assert_int_equal(seen.ups, 2);
+    kill_child(&old_b);
+    net_node_destroy(&b);
+    net_node_destroy(&a);
+    recorder_destroy(&ra);
+    recorder_destroy(&rb);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Arguments                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+static int try_create(const net_config *config, char *err, size_t err_size) {
+    net_node *node = (net_node *)&node;
+    int rc = net_node_create(config, &node, err, err_size);
+    if (rc == 0)
+        net_node_destroy(&node);
+    else
+        assert_null(node);
+    return rc;
+}
+
+static void test_bad_configurations_are_refused(void **state) {
+    (void)state;
+    char err[256];
+    net_config config = {.name = "a", .listen = "tcp://0.0.0.0:0", .insecure = true};
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    assert_non_null(strstr(err, "loopback"));
+    config.listen = "tcp://192.168.1.1:0";
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    config.listen = "ipc:///tmp/x";
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    config.listen = "tcp://127.0.0.1";
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    config.listen = "tcp://127.0.0.1:0";
+    config.name = "-a";
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    config.name = "a";
+    config.heartbeat_ms = 500;
+    config.down_after_ms = 500;
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL);
+    assert_non_null(strstr(err, "down_after"));
+    config.heartbeat_ms = config.down_after_ms = 0;
+    config.insecure = false;
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL); /* no keys */
+    config.keys_dir = "/nonexistent/spool-keys";
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_ENOENT);
+    config.insecure = true;
+    assert_int_equal(try_create(&config, err, sizeof err), SPOOL_EINVAL); /* both */
+    config.keys_dir = NULL;
+    config.listen = "tcp://localhost:0";
+    assert_int_equal(try_create(&config, err, sizeof err), 0);
+    assert_int_equal(net_node_create(NULL, NULL, err, sizeof err), SPOOL_EINVAL);
+
+    /* the port in use */
+    config.listen = "tcp://127.0.0.1:0";
+    net_node *a = NULL;
+    assert_int_equal(net_node_create(&config, &a, err, sizeof err), 0);
+    net_config second = config;
+    second.listen = net_node_endpoint(a);
+    assert_int_equal(try_create(&second, err, sizeof err), SPOOL_ESYSTEM);
+    assert_non_null(strstr(err, "cannot listen"));
+
+    /* joins */
+    assert_int_equal(net_node_join(a, "tcp://127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "@tcp://127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "b@127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "b@tcp://127.0.0.1:*", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "b@tcp://0.0.0.0:9", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "a b@tcp://127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    assert_int_equal(net_node_join(a, "a@tcp://127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    assert_non_null(strstr(err, "own name"));
+    assert_int_equal(net_node_join(NULL, "b@tcp://127.0.0.1:9", err, sizeof err), SPOOL_EINVAL);
+    net_node_destroy(&a);
+    assert_null(a);
+    net_node_destroy(&a);
+    net_node_destroy(NULL);
+    assert_string_equal(net_malformed_name(NET_MALFORMED_COUNT), "?");
+    assert_string_equal(net_peer_state_name(NET_PEER_UP), "up");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_nodes_see_each_other_up_and_heartbeat),
+        cmocka_unit_test(test_three_nodes_all_meet_and_one_leaves),
+        cmocka_unit_test(test_two_nodes_joining_each_other_at_once_make_one_session),
+        cmocka_unit_test(test_a_joiner_waits_for_a_node_that_starts_later),
+        cmocka_unit_test(test_garbage_from_a_raw_dealer_is_counted_and_ignored),
+        cmocka_unit_test(test_curve_nodes_see_each_other_up),
+        cmocka_unit_test(test_a_key_not_in_the_allowlist_never_comes_up),
+        cmocka_unit_test(test_a_key_claiming_another_name_is_refused),
+        cmocka_unit_test(test_a_malformed_packet_from_a_peer_in_session_ends_it),
+        cmocka_unit_test(test_a_killed_node_is_down_at_once),
+        cmocka_unit_test(test_a_frozen_node_is_down_after_down_after),
+        cmocka_unit_test(test_destroy_with_a_frozen_peer_returns_within_2_s),
+        cmocka_unit_test(test_a_restarted_node_is_a_new_session),
+        cmocka_unit_test(test_bad_configurations_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -459,6 +459,9 @@ static int net_open(net_node *n, char *err, size_t err_size) {
         net_say(err, err_size, "cannot make a ZeroMQ context: %s", zmq_strerror(errno));
         return SPOOL_ESYSTEM;
     }
+    /* Each peer costs three sockets (its DEALER, the monitor libzmq binds, the PAIR reading it),
+     * and a DEALER closed after a GOODBYE lingers a while: room for all of them. */
+    zmq_ctx_set(n->ctx, ZMQ_MAX_SOCKETS, 4 * NET_MAX_PEERS + 16);
     if (!n->insecure && (rc = zap_open(n->ctx, n->allow, &n->zap, err, err_size)) != 0)
         goto fail;
     n->router = zmq_socket(n->ctx, ZMQ_ROUTER);

@@ -92,8 +92,9 @@ typedef struct net_config {
     bool insecure;         /* plain connections, refused unless HOST is loopback; keys_dir NULL */
     uint32_t heartbeat_ms; /* 0: NET_DEFAULT_HEARTBEAT_MS */
     uint32_t down_after_ms; /* 0: NET_DEFAULT_DOWN_AFTER_MS; must exceed heartbeat_ms */
-    /* Called on the net thread, for every NODE_UP and NODE_DOWN in order. It may call
-     * net_node_join, _members, _stats and _endpoint; never net_node_destroy. May be NULL. */
+    /* Called on the net thread, for every NODE_UP and NODE_DOWN in order; heartbeats wait while
+     * it runs, so it must be short. It may call net_node_join, _members, _stats and _endpoint;
+     * never net_node_destroy. May be NULL. */
     void (*on_event)(void *user, const net_event *event);
     void *user;
     const spool_allocator *allocator; /* NULL: malloc/free */

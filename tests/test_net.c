@@ -351,6 +351,16 @@ static child start_child(const char *name, uint32_t heartbeat_ms, uint32_t down_
     return c;
 }
 
+/* Freezes the child and returns once it is stopped: all of its threads. kill() alone returns
+ * before that (the kernel stops the other threads only once the one that takes the signal runs,
+ * which on a loaded machine can be milliseconds later, time enough to answer a packet). */
+static void freeze_child(child *c) {
+    assert_int_equal(kill(c->pid, SIGSTOP), 0);
+    int status = 0;
+    assert_int_equal(waitpid(c->pid, &status, WUNTRACED), c->pid);
+    assert_true(WIFSTOPPED(status));
+}
+
 static void kill_child(child *c) {
     if (c->pid <= 0)
         return;
@@ -850,7 +860,7 @@ static void test_a_frozen_node_is_down_after_down_after(void **state) {
     net_node *a = pair_with_child(&ra, &b, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS);
     uint64_t missed_before = peer_stats(a, "b").missed;
     int64_t start = now_ns();
-    kill(b.pid, SIGSTOP);
+    freeze_child(&b);
     recorded down = expect_event(&ra, NET_NODE_DOWN, "b", NULL);
     int64_t took_ms = (down.at_ns - start) / 1000000;
     print_message("  DOWN \"%s\" %.1f ms after SIGSTOP (down_after %d ms)\n", down.reason,
@@ -862,6 +872,16 @@ static void test_a_frozen_node_is_down_after_down_after(void **state) {
     net_peer_stats seen = peer_stats(a, "b");
     assert_true(seen.missed >= missed_before + 3);
     assert_int_equal(seen.downs, 1);
+    /* thawed, b meets a again: a new session of the same life */
+    recorded first_up = expect_event(&ra, NET_NODE_UP, "b", NULL);
+    start = now_ns();
+    kill(b.pid, SIGCONT);
+    recorded again;
+    assert_true(wait_event_from(&ra, 2, NET_NODE_UP, "b", NULL, ARRIVE_MS, &again) == 2);
+    print_message("  UP again %.1f ms after SIGCONT\n", (again.at_ns - start) / 1e6);
+    assert_true(again.incarnation == first_up.incarnation);
+    wait_acks(a, "b", peer_stats(a, "b").acks_received + 3);
+    assert_int_equal(peer_stats(a, "b").ups, 2);
     kill_child(&b);
     net_node_destroy(&a);
     recorder_destroy(&ra);
@@ -873,7 +893,7 @@ static void test_destroy_with_a_frozen_peer_returns_within_2_s(void **state) {
     recorder_init(&ra);
     child b;
     net_node *a = pair_with_child(&ra, &b, HEARTBEAT_MS, DOWN_AFTER_MS);
-    kill(b.pid, SIGSTOP);
+    freeze_child(&b);
     int64_t start = now_ns();
     net_node_destroy(&a);
     int64_t took_ms = ms_since(start);
@@ -893,7 +913,7 @@ static void test_a_restarted_node_is_a_new_session(void **state) {
     /* down_after long enough that the frozen old b is not timed out first */
     net_node *a = pair_with_child(&ra, &old_b, HEARTBEAT_MS, 10000);
     recorded first = expect_event(&ra, NET_NODE_UP, "b", NULL);
-    kill(old_b.pid, SIGSTOP); /* its connections stay open: nothing tells a it is gone */
+    freeze_child(&old_b); /* its connections stay open: nothing tells a it is gone */
     net_node *b = start_node("b", &rb, NULL, HEARTBEAT_MS, 10000);
     join(b, "a", net_node_endpoint(a));
     recorded down = expect_event(&ra, NET_NODE_DOWN, "b", NULL);
@@ -912,6 +932,86 @@ static void test_a_restarted_node_is_a_new_session(void **state) {
     net_node_destroy(&a);
     recorder_destroy(&ra);
     recorder_destroy(&rb);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Memory                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Counts blocks and bytes (from any thread) and fails the fail_at-th allocation (0: none). */
+typedef struct counting {
+    long calls, allocations, frees, live_bytes, fail_at;
+} counting;
+
+static void *counting_alloc(void *user, size_t size) {
+    counting *c = user;
+    long call = __atomic_add_fetch(&c->calls, 1, __ATOMIC_RELAXED);
+    if (call == __atomic_load_n(&c->fail_at, __ATOMIC_RELAXED))
+        return NULL;
+    void *block = malloc(size);
+    if (block != NULL) {
+        __atomic_add_fetch(&c->allocations, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&c->live_bytes, (long)size, __ATOMIC_RELAXED);
+    }
+    return block;
+}
+
+static void counting_free(void *user, void *block, size_t size) {
+    counting *c = user;
+    if (block == NULL)
+        return;
+    free(block);
+    __atomic_add_fetch(&c->frees, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&c->live_bytes, (long)size, __ATOMIC_RELAXED);
+}
+
+static void test_every_block_comes_back_and_no_memory_fails_cleanly(void **state) {
+    (void)state;
+    char dir[64];
+    make_scratch(dir, sizeof dir);
+    keygen(dir, "a");
+    keygen(dir, "b");
+    counting count = {0};
+    spool_allocator allocator = {counting_alloc, counting_free, &count};
+    recorder ra;
+    recorder_init(&ra);
+    net_config config = {.name = "a",
+                         .cluster = "test",
+                         .listen = "tcp://127.0.0.1:0",
+                         .keys_dir = dir,
+                         .heartbeat_ms = HEARTBEAT_MS,
+                         .down_after_ms = DOWN_AFTER_MS,
+                         .on_event = record,
+                         .user = &ra,
+                         .allocator = &allocator};
+    /* fail the first, second, ... allocation of create until it needs no more */
+    char err[256] = "";
+    net_node *a = NULL;
+    for (long fail_at = 1;; fail_at++) {
+        __atomic_store_n(&count.calls, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&count.fail_at, fail_at, __ATOMIC_RELAXED);
+        int rc = net_node_create(&config, &a, err, sizeof err);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, SPOOL_ENOMEM);
+        assert_null(a);
+        assert_int_equal(count.live_bytes, 0);
+        assert_true(fail_at < 100);
+    }
+    __atomic_store_n(&count.fail_at, 0, __ATOMIC_RELAXED);
+    /* a session and its end: every block of a's comes back */
+    net_node *b = start_node("b", NULL, dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    join(a, "b", net_node_endpoint(b));
+    expect_event(&ra, NET_NODE_UP, "b", NULL);
+    net_node_destroy(&b);
+    expect_event(&ra, NET_NODE_DOWN, "b", "goodbye");
+    assert_true(__atomic_load_n(&count.allocations, __ATOMIC_RELAXED) >
+                2); /* the node, the allowlist, the peer table, the peer */
+    net_node_destroy(&a);
+    assert_int_equal(count.allocations, count.frees);
+    assert_int_equal(count.live_bytes, 0);
+    recorder_destroy(&ra);
+    remove_tree(dir);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1002,6 +1102,7 @@ int main(void) {
         cmocka_unit_test(test_a_frozen_node_is_down_after_down_after),
         cmocka_unit_test(test_destroy_with_a_frozen_peer_returns_within_2_s),
         cmocka_unit_test(test_a_restarted_node_is_a_new_session),
+        cmocka_unit_test(test_every_block_comes_back_and_no_memory_fails_cleanly),
         cmocka_unit_test(test_bad_configurations_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,7 +131,7 @@ static bool net_host_is(const char *host, const char *const *names) {
     return false;
 }
 
-static bool net_host_loopback(const char *host) {
+bool net_host_loopback(const char *host) {
     static const char *const names[] = {"127.0.0.1", "localhost", "::1", "[::1]", NULL};
     return net_host_is(host, names);
 }
@@ -465,7 +465,7 @@ static int net_open(net_node *n, char *err, size_t err_size) {
     if (!n->insecure && (rc = zap_open(n->ctx, n->allow, &n->zap, err, err_size)) != 0)
         goto fail;
     n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
-    int64_t max_size = (int64_t)(WIRE_HEADER_SIZE + WIRE_DEFAULT_MAX_PACKET);
+    int64_t max_size = NET_MAX_FRAME; /* larger: libzmq drops the connection */
     if (n->router == NULL || net_set_int(n->router, ZMQ_LINGER, 0) != 0 ||
         net_set_int(n->router, ZMQ_ROUTER_HANDOVER, 1) != 0 ||
         net_set_int(n->router, ZMQ_RCVHWM, NET_ROUTER_HWM) != 0 ||
@@ -681,6 +681,10 @@ int net_node_join(net_node *n, const char *peer, char *err, size_t err_size) {
         strcmp(port, "*") == 0 || strcmp(port, "0") == 0 || net_host_wildcard(host)) {
         net_say(err, err_size, "join \"%s\": \"%s\" is not tcp://HOST:PORT of a peer", peer,
                 at + 1);
+        return SPOOL_EINVAL;
+    }
+    if (n->insecure && !net_host_loopback(host)) {
+        net_say(err, err_size, "join \"%s\": an insecure node connects on loopback only", peer);
         return SPOOL_EINVAL;
     }
     snprintf(request.endpoint, sizeof request.endpoint, "%s", at + 1);

@@ -47,8 +47,8 @@
  * Bad input. A frame that is not exactly one packet, or a packet wire_parse refuses, is counted by
  * reason (net_malformed) and dropped; when it came from a peer in session (under CURVE: by its key;
  * insecure: by its routing id) that session ends with "protocol error: ...". Nothing a peer sends
- * grows memory without bound: packets are capped at 8 + WIRE_DEFAULT_MAX_PACKET bytes
- * (ZMQ_MAXMSGSIZE), peers at NET_MAX_PEERS, per-socket queues by small high-water marks.
+ * grows memory without bound: frames are capped at 64 KiB (ZMQ_MAXMSGSIZE: only control packets
+ * travel so far), peers at NET_MAX_PEERS, per-socket queues by small high-water marks.
  *
  * Errors are negative SPOOL_E* codes with a line in err (NULL-safe).
  */
@@ -85,12 +85,12 @@ typedef struct net_event {
 } net_event;
 
 typedef struct net_config {
-    const char *name;      /* this node; a node name (keys.h) */
-    const char *cluster;   /* hashed into the cluster id; NULL: NET_DEFAULT_CLUSTER */
-    const char *listen;    /* "tcp://HOST:PORT"; PORT 0 or * picks a free one (net_node_endpoint) */
-    const char *keys_dir;  /* CURVE: DIR/NAME.key and .pub; the allowlist is DIR's *.pub */
-    bool insecure;         /* plain connections, refused unless HOST is loopback; keys_dir NULL */
-    uint32_t heartbeat_ms; /* 0: NET_DEFAULT_HEARTBEAT_MS */
+    const char *name;     /* this node; a node name (keys.h) */
+    const char *cluster;  /* hashed into the cluster id; NULL: NET_DEFAULT_CLUSTER */
+    const char *listen;   /* "tcp://HOST:PORT"; PORT 0 or * picks a free one (net_node_endpoint) */
+    const char *keys_dir; /* CURVE: DIR/NAME.key and .pub; the allowlist is DIR's *.pub */
+    bool insecure; /* plain connections, only on loopback (listen, joins, HELLOs); keys_dir NULL */
+    uint32_t heartbeat_ms;  /* 0: NET_DEFAULT_HEARTBEAT_MS */
     uint32_t down_after_ms; /* 0: NET_DEFAULT_DOWN_AFTER_MS; must exceed heartbeat_ms */
     /* Called on the net thread, for every NODE_UP and NODE_DOWN in order; heartbeats wait while
      * it runs, so it must be short. It may call net_node_join, _members, _stats and _endpoint;
@@ -170,7 +170,8 @@ const char *net_node_endpoint(const net_node *node);
 /*
  * Asks the net thread to start a session with "NAME@ENDPOINT" (see above) and returns at once;
  * the outcome is a NODE_UP (or nothing: see net_node_stats). Joining a known peer is a no-op.
- * Errors: SPOOL_EINVAL (not NAME@tcp://..., this node's own name), SPOOL_ENOENT (CURVE: no NAME.pub
+ * Errors: SPOOL_EINVAL (not NAME@tcp://..., this node's own name, an insecure node's join beyond
+ * loopback), SPOOL_ENOENT (CURVE: no NAME.pub
  * in the allowlist), SPOOL_EFULL (too many joins pending), SPOOL_ESTOPPED (being destroyed).
  * Any thread.
  */

@@ -17,8 +17,12 @@
 #include <stdint.h>
 #include <zmq.h>
 
-#define NET_CTL_HWM 128           /* packets queued on one DEALER (a few per heartbeat) */
-#define NET_ROUTER_HWM 4096       /* packets queued on the ROUTER, from all peers */
+#define NET_CTL_HWM 128 /* packets queued on one DEALER (a few per heartbeat) */
+/* What one connection can make the ROUTER hold: NET_ROUTER_HWM packets of NET_MAX_FRAME bytes
+ * (16 MiB). Only control packets travel so far (a few hundred bytes); the data path will need
+ * frames of WIRE_DEFAULT_MAX_PACKET and a bound in bytes of its own. */
+#define NET_ROUTER_HWM 256
+#define NET_MAX_FRAME (64 * 1024)
 #define NET_PENDING_JOINS 64      /* joins asked and not yet taken by the net thread */
 #define NET_RECEIVE_BATCH 256     /* packets read per poll round, so timers are never starved */
 #define NET_RECONNECT_MS 100      /* a DEALER's first reconnection delay */
@@ -103,6 +107,7 @@ void net_stat_add(net_node *n, uint64_t *counter, uint64_t amount);
 int net_endpoint_split(const char *endpoint, char *host, size_t host_size, char *port,
                        size_t port_size);
 bool net_host_wildcard(const char *host);
+bool net_host_loopback(const char *host); /* 127.0.0.1, localhost, ::1 */
 net_peer *net_peer_find(net_node *n, const char *name);
 /* A new peer in state JOINING without a DEALER; NULL when NET_MAX_PEERS are known or no memory. */
 net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint);

@@ -146,12 +146,15 @@ static void count_stale(net_node *n) { net_stat_add(n, &n->stale, 1); }
 /* ---------------------------------------------------------------------------------------------- */
 
 /* The endpoint to answer a HELLO on: its own, with a wildcard host replaced by the address the
- * packet came from. Empty when that cannot be made. */
-static void answer_endpoint(const char *claimed, zmq_msg_t *body, char *out, size_t out_size) {
+ * packet came from. Empty when that cannot be made, or when an insecure node would have to leave
+ * the loopback for it (plain connections stay on the machine). */
+static void answer_endpoint(net_node *n, const char *claimed, zmq_msg_t *body, char *out,
+                            size_t out_size) {
     char host[NET_ENDPOINT_SIZE], port[16];
     out[0] = '\0';
     if (net_endpoint_split(claimed, host, sizeof host, port, sizeof port) != 0 ||
-        strcmp(port, "*") == 0 || strcmp(port, "0") == 0)
+        strcmp(port, "*") == 0 || strcmp(port, "0") == 0 ||
+        (n->insecure && !net_host_loopback(host)))
         return;
     if (!net_host_wildcard(host)) {
         snprintf(out, out_size, "%s", claimed);
@@ -182,10 +185,12 @@ static void set_incarnation(net_node *n, net_peer *p, uint64_t incarnation) {
 static void on_hello(net_node *n, net_peer *p, const wire_hello *hello, zmq_msg_t *body,
                      int64_t now) {
     char endpoint[NET_ENDPOINT_SIZE];
-    answer_endpoint(hello->endpoint, body, endpoint, sizeof endpoint);
+    answer_endpoint(n, hello->endpoint, body, endpoint, sizeof endpoint);
     if (endpoint[0] == '\0') {
-        session_malformed(n, NULL, NET_MALFORMED_INVALID, "a HELLO whose endpoint cannot be used",
-                          body, now);
+        char words[NET_ENDPOINT_SIZE + 64];
+        snprintf(words, sizeof words, "a HELLO from an endpoint this node cannot answer: %s",
+                 hello->endpoint);
+        session_malformed(n, NULL, NET_MALFORMED_INVALID, words, body, now);
         return;
     }
     if (p == NULL && (p = net_peer_add(n, hello->name, endpoint)) == NULL) {

@@ -160,7 +160,7 @@ net_peer *net_peer_find(net_node *n, const char *name) {
 }
 
 /* The allowlist's key for `name` (32 bytes), or NULL. */
-static const keys_entry *net_allowed(const net_node *n, const char *name) {
+const keys_entry *net_allowed(const net_node *n, const char *name) {
     if (n->allow == NULL)
         return NULL;
     for (size_t i = 0; i < n->allow->count; i++)
@@ -738,6 +738,7 @@ void net_node_stats(net_node *n, net_stats *out, net_peer_stats *peers, size_t c
         pthread_mutex_lock(&n->lock);
         memcpy(stats.malformed, n->malformed, sizeof stats.malformed);
         stats.stale = n->stale;
+        stats.discovered = n->discovered;
         stats.peer_count = n->peer_count;
         for (size_t i = 0; peers != NULL && i < capacity && i < n->peer_count; i++)
             peers[i] = n->peers[i]->stats;

@@ -38,6 +38,11 @@
  * fresh DEALER and session id; a new session is a new UP. A heartbeat interval with nothing heard
  * counts as missed; the first miss of a session is logged to stderr.
  *
+ * Members. When a peer comes UP a node sends it a MEMBERS packet: its other peers in session and
+ * where it reaches them. The receiver joins each one it does not know (under CURVE only names its
+ * allowlist has, insecure only on loopback). So a node that joins one member meets them all:
+ * of two newcomers that meet the cluster at once, at least one hears of the other.
+ *
  * Joining. net_node_join takes "NAME@ENDPOINT": under CURVE the name picks the public key the
  * DEALER demands of the server (from the allowlist), so it cannot be left out; insecure nodes take
  * the same form (the name is then checked against the WELCOME only, unauthenticated), so a cluster
@@ -146,9 +151,10 @@ typedef struct net_peer_stats {
 
 typedef struct net_stats {
     uint64_t malformed[NET_MALFORMED_COUNT]; /* frames dropped, by reason */
-    uint64_t stale;    /* well-formed packets of no current session (late, or of an old one) */
-    zap_counts zap;    /* ZAP answers (all zero when insecure) */
-    size_t peer_count; /* peers known, whatever the capacity given */
+    uint64_t stale;      /* well-formed packets of no current session (late, or of an old one) */
+    uint64_t discovered; /* peers joined because a peer in session named them (MEMBERS) */
+    zap_counts zap;      /* ZAP answers (all zero when insecure) */
+    size_t peer_count;   /* peers known, whatever the capacity given */
 } net_stats;
 
 typedef struct net_node net_node;

@@ -94,6 +94,7 @@ struct net_node {
     bool stopping;
     uint64_t malformed[NET_MALFORMED_COUNT];
     uint64_t stale;
+    uint64_t discovered;
 };
 
 /* net.c */
@@ -109,6 +110,8 @@ int net_endpoint_split(const char *endpoint, char *host, size_t host_size, char 
 bool net_host_wildcard(const char *host);
 bool net_host_loopback(const char *host); /* 127.0.0.1, localhost, ::1 */
 net_peer *net_peer_find(net_node *n, const char *name);
+/* CURVE: the allowlist's entry for `name`, or NULL (always NULL when insecure). Any thread. */
+const keys_entry *net_allowed(const net_node *n, const char *name);
 /* A new peer in state JOINING without a DEALER; NULL when NET_MAX_PEERS are known or no memory. */
 net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint);
 /* A new DEALER (and a new out_session) to stats.endpoint. SPOOL_ESYSTEM (logged) if not. */

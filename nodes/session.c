@@ -40,6 +40,27 @@ static void send_goodbye(net_node *n, net_peer *p, const char *reason) {
     net_send(n, p, packet, wire_goodbye_write(packet, sizeof packet, &goodbye));
 }
 
+/* Tells p the peers this node has in session (but p), in as many packets as they take: how a node
+ * that joined one member meets the others. */
+static void send_members(net_node *n, net_peer *p) {
+    unsigned char packet[NET_MAX_FRAME / 2];
+    wire_members_builder builder;
+    wire_members_begin(&builder, packet, sizeof packet, p->out_session);
+    for (size_t i = 0; i < n->peer_count; i++) {
+        net_peer *member = n->peers[i];
+        if (member == p || member->stats.state != NET_PEER_UP)
+            continue;
+        int rc = wire_members_add(&builder, member->stats.name, member->stats.endpoint);
+        if (rc == SPOOL_EFULL) {
+            net_send(n, p, packet, wire_members_end(&builder));
+            wire_members_begin(&builder, packet, sizeof packet, p->out_session);
+            rc = wire_members_add(&builder, member->stats.name, member->stats.endpoint);
+        }
+    }
+    if (builder.count > 0)
+        net_send(n, p, packet, wire_members_end(&builder));
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Going up and down                                                                              */
 /* ---------------------------------------------------------------------------------------------- */
@@ -61,13 +82,23 @@ static void set_state(net_node *n, net_peer *p, net_peer_state state) {
     pthread_mutex_unlock(&n->lock);
 }
 
+/* The heartbeat of the session, now. */
+static void heartbeat_now(net_node *n, net_peer *p, int64_t now) {
+    send_heartbeat(n, p, WIRE_HEARTBEAT, (uint64_t)now);
+    net_stat_add(n, &p->stats.heartbeats_sent, 1);
+    p->last_heartbeat_ns = now;
+    p->next_heartbeat_ns = now + (int64_t)n->heartbeat_ms * 1000000;
+}
+
 static void session_up(net_node *n, net_peer *p, int64_t now) {
     set_state(n, p, NET_PEER_UP);
     p->last_heard_ns = now;
-    p->last_heartbeat_ns = 0;
-    p->next_heartbeat_ns = now; /* at once: for an acceptor it is the handshake's third leg */
     p->miss_logged = false;
     emit(n, NET_NODE_UP, p, NULL);
+    /* A heartbeat at once, before anything else: for an acceptor it is the handshake's third
+     * leg, and what follows it on the DEALER (MEMBERS) finds the peer UP. */
+    heartbeat_now(n, p, now);
+    send_members(n, p);
 }
 
 /* Forgets the peer's session; the DEALER is closed by the caller. */
@@ -279,6 +310,30 @@ static void on_goodbye(net_node *n, net_peer *p, const wire_goodbye *goodbye) {
     session_goodbye(n, p);
 }
 
+/* The members a peer in session named: join those this node does not know. (Under CURVE only the
+ * names it has a key for, insecure only on loopback: what a join would refuse.) */
+static void on_members(net_node *n, net_peer *p, wire_packet *packet, int64_t now) {
+    if (p == NULL || !p->have_hello || packet->members.session != p->in_session) {
+        count_stale(n);
+        return;
+    }
+    p->last_heard_ns = now;
+    if (p->stats.state == NET_PEER_JOINING) /* only a peer UP sends it: a third leg too */
+        session_up(n, p, now);
+    wire_member member;
+    while (wire_members_next(packet, &member, NULL, 0) == 1) {
+        if (strcmp(member.name, n->name) == 0 || net_peer_find(n, member.name) != NULL)
+            continue;
+        char host[NET_ENDPOINT_SIZE], port[16];
+        if (net_endpoint_split(member.endpoint, host, sizeof host, port, sizeof port) != 0 ||
+            net_host_wildcard(host) || (n->insecure && !net_host_loopback(host)) ||
+            (!n->insecure && !net_allowed(n, member.name)))
+            continue;
+        net_stat_add(n, &n->discovered, 1);
+        session_join(n, member.name, member.endpoint, now);
+    }
+}
+
 /* Who sent it: under CURVE the name the ZAP handler gave its key; insecure, its routing id when
  * that is a node name (every node's DEALER uses its name). "" when neither. */
 static void sender_name(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, char *out) {
@@ -342,6 +397,9 @@ void session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t
         break;
     case WIRE_GOODBYE:
         on_goodbye(n, p, &packet.goodbye);
+        break;
+    case WIRE_MEMBERS:
+        on_members(n, p, &packet, now);
         break;
     case WIRE_DATA:
     case WIRE_FRAGMENT:
@@ -438,10 +496,7 @@ int64_t session_timers(net_node *n, int64_t now) {
                                 n->down_after_ms);
                     }
                 }
-                send_heartbeat(n, p, WIRE_HEARTBEAT, (uint64_t)now);
-                net_stat_add(n, &p->stats.heartbeats_sent, 1);
-                p->last_heartbeat_ns = now;
-                p->next_heartbeat_ns = now + heartbeat;
+                heartbeat_now(n, p, now);
             }
             if (p->next_heartbeat_ns < next)
                 next = p->next_heartbeat_ns;

@@ -12,9 +12,10 @@
 #include <string.h>
 
 const char *wire_kind_name(int kind) {
-    static const char *const names[] = {"unknown",       "HELLO",   "WELCOME", "HEARTBEAT",
-                                        "HEARTBEAT_ACK", "GOODBYE", "DATA",    "FRAGMENT"};
-    return kind >= WIRE_HELLO && kind <= WIRE_FRAGMENT ? names[kind] : names[0];
+    static const char *const names[] = {"unknown",   "HELLO",         "WELCOME",
+                                        "HEARTBEAT", "HEARTBEAT_ACK", "GOODBYE",
+                                        "DATA",      "FRAGMENT",      "MEMBERS"};
+    return kind >= WIRE_HELLO && kind <= WIRE_MEMBERS ? names[kind] : names[0];
 }
 
 /* Node names: 1..63 bytes of [A-Za-z0-9_.-], not starting with '.' or '-' (the same rule as
@@ -154,12 +155,9 @@ static int read_data_message(reader *r, size_t max_message, wire_msg *m) {
     return 0;
 }
 
-static int parse_hello(reader *r, wire_kind kind, wire_hello *h) {
+/* A node name (u8 length, bytes) into out (64 bytes, NUL-terminated). */
+static int read_name(reader *r, char *out) {
     unsigned name_len = 0;
-    if (read_u64(r, "cluster", &h->cluster) || read_u64(r, "incarnation", &h->incarnation) ||
-        read_u64(r, "session", &h->session) || read_u32(r, "heartbeat_ms", &h->heartbeat_ms) ||
-        read_u32(r, "max_message", &h->max_message))
-        return r->status;
     size_t at = r->offset;
     if (read_u8(r, "name_len", &name_len))
         return r->status;
@@ -178,11 +176,16 @@ static int parse_hello(reader *r, wire_kind kind, wire_hello *h) {
     if (r->data[r->offset] == '.' || r->data[r->offset] == '-') /* as nodes/keys.c: a key file */
         return fail(r, SPOOL_EINVAL, "name at offset %zu starts with '%c'", r->offset,
                     r->data[r->offset]);
-    memcpy(h->name, r->data + r->offset, name_len);
-    h->name[name_len] = '\0';
+    memcpy(out, r->data + r->offset, name_len);
+    out[name_len] = '\0';
     r->offset += name_len;
+    return 0;
+}
+
+/* An endpoint (u8 length, bytes) into out (256 bytes, NUL-terminated). */
+static int read_endpoint(reader *r, char *out) {
     unsigned endpoint_len = 0;
-    at = r->offset;
+    size_t at = r->offset;
     if (read_u8(r, "endpoint_len", &endpoint_len))
         return r->status;
     if (endpoint_len < 1)
@@ -197,11 +200,51 @@ static int parse_hello(reader *r, wire_kind kind, wire_hello *h) {
                         "endpoint byte 0x%02x at offset %zu is not printable ASCII (0x21..0x7e)", c,
                         r->offset + i);
     }
-    memcpy(h->endpoint, r->data + r->offset, endpoint_len);
-    h->endpoint[endpoint_len] = '\0';
+    memcpy(out, r->data + r->offset, endpoint_len);
+    out[endpoint_len] = '\0';
     r->offset += endpoint_len;
+    return 0;
+}
+
+static int parse_hello(reader *r, wire_kind kind, wire_hello *h) {
+    if (read_u64(r, "cluster", &h->cluster) || read_u64(r, "incarnation", &h->incarnation) ||
+        read_u64(r, "session", &h->session) || read_u32(r, "heartbeat_ms", &h->heartbeat_ms) ||
+        read_u32(r, "max_message", &h->max_message) || read_name(r, h->name) ||
+        read_endpoint(r, h->endpoint))
+        return r->status;
     if (kind == WIRE_WELCOME && read_u64(r, "echo_session", &h->echo_session))
         return r->status;
+    return 0;
+}
+
+/* The fixed fields of MEMBERS, then a walk over every member (wire_members_next reads them
+ * again). */
+static int parse_members(reader *r, wire_members *m, size_t *first_member) {
+    uint64_t count = 0;
+    if (read_u64(r, "session", &m->session))
+        return r->status;
+    size_t at = r->offset;
+    if (read_le(r, 2, "count", &count))
+        return r->status;
+    m->count = (uint16_t)count;
+    if (count == 0)
+        return fail(r, SPOOL_EINVAL, "MEMBERS count 0 at offset %zu", at);
+    if (count > WIRE_MEMBERS_MAX_COUNT)
+        return fail(r, SPOOL_EMSGSIZE, "MEMBERS count %llu at offset %zu exceeds %d",
+                    (unsigned long long)count, at, WIRE_MEMBERS_MAX_COUNT);
+    /* Never believe a count larger than the bytes left: every member takes at least 4. */
+    size_t left = r->size - r->offset;
+    if (count > left / WIRE_MEMBER_MIN)
+        return fail(
+            r, SPOOL_EINVAL,
+            "truncated: MEMBERS count %llu at offset %zu, only %zu bytes left (%d a member)",
+            (unsigned long long)count, at, left, WIRE_MEMBER_MIN);
+    *first_member = r->offset;
+    for (uint64_t i = 0; i < count; i++) {
+        wire_member member;
+        if (read_name(r, member.name) || read_endpoint(r, member.endpoint))
+            return r->status;
+    }
     return 0;
 }
 
@@ -320,7 +363,7 @@ static int parse_packet(reader *r, const wire_limits *limits, wire_packet *out) 
                     h[0], h[1], h[2], h[3]);
     if (h[4] != WIRE_VERSION)
         return fail(r, SPOOL_EINVAL, "unsupported protocol version %u at offset 4", h[4]);
-    if (h[5] < WIRE_HELLO || h[5] > WIRE_FRAGMENT)
+    if (h[5] < WIRE_HELLO || h[5] > WIRE_MEMBERS)
         return fail(r, SPOOL_EINVAL, "unknown packet kind %u at offset 5", h[5]);
     unsigned flags = (unsigned)h[6] | (unsigned)h[7] << 8;
     if (flags != 0)
@@ -348,6 +391,9 @@ static int parse_packet(reader *r, const wire_limits *limits, wire_packet *out) 
         break;
     case WIRE_FRAGMENT:
         rc = parse_fragment(r, max_message, &out->fragment);
+        break;
+    case WIRE_MEMBERS:
+        rc = parse_members(r, &out->members, &out->cursor);
         break;
     }
     if (rc)
@@ -402,6 +448,29 @@ int wire_data_next(wire_packet *packet, wire_msg *out, char *err, size_t err_siz
         return r.status;
     }
     if (read_data_message(&r, packet->max_message, out))
+        return r.status;
+    packet->cursor = r.offset;
+    packet->delivered++;
+    return 1;
+}
+
+int wire_members_next(wire_packet *packet, wire_member *out, char *err, size_t err_size) {
+    if (err && err_size)
+        err[0] = '\0';
+    if (!packet || !out || packet->kind != WIRE_MEMBERS || !packet->bytes) {
+        if (err && err_size)
+            snprintf(err, err_size, "not a parsed MEMBERS packet");
+        return SPOOL_EINVAL;
+    }
+    if (packet->delivered >= packet->members.count)
+        return 0;
+    reader r = {packet->bytes, packet->size, packet->cursor, err, err_size, 0, -1};
+    if (packet->cursor > packet->size) {
+        fail(&r, SPOOL_EINVAL, "cursor %zu past the packet's %zu bytes", packet->cursor,
+             packet->size);
+        return r.status;
+    }
+    if (read_name(&r, out->name) || read_endpoint(&r, out->endpoint))
         return r.status;
     packet->cursor = r.offset;
     packet->delivered++;
@@ -634,4 +703,53 @@ int wire_batch_end(wire_batch *batch) {
         return SPOOL_EINVAL;
     put_le(batch->buf + WIRE_DATA_COUNT_AT, batch->count, 4);
     return (int)batch->size;
+}
+
+/* The offset of a MEMBERS packet's count. */
+#define WIRE_MEMBERS_COUNT_AT (WIRE_HEADER_SIZE + 8)
+
+int wire_members_begin(wire_members_builder *builder, void *buf, size_t capacity,
+                       uint64_t session) {
+    if (!builder)
+        return SPOOL_EINVAL;
+    memset(builder, 0, sizeof *builder);
+    if (!buf)
+        return SPOOL_EINVAL;
+    if (capacity < WIRE_HEADER_SIZE + WIRE_MEMBERS_FIXED)
+        return SPOOL_EFULL;
+    unsigned char *p = put_header(buf, WIRE_MEMBERS);
+    p = put_le(p, session, 8);
+    put_le(p, 0, 2); /* the count, written by wire_members_end */
+    builder->buf = buf;
+    builder->capacity = capacity;
+    builder->size = WIRE_HEADER_SIZE + WIRE_MEMBERS_FIXED;
+    return 0;
+}
+
+int wire_members_add(wire_members_builder *builder, const char *name, const char *endpoint) {
+    if (!builder || !builder->buf || !name || !endpoint)
+        return SPOOL_EINVAL;
+    size_t name_len = name_length(name), endpoint_len = endpoint_length(endpoint);
+    if (!name_len || !endpoint_len)
+        return SPOOL_EINVAL;
+    size_t need = 2 + name_len + endpoint_len;
+    if (builder->count >= WIRE_MEMBERS_MAX_COUNT || need > builder->capacity - builder->size ||
+        need > (size_t)INT_MAX - builder->size)
+        return SPOOL_EFULL;
+    unsigned char *p = builder->buf + builder->size;
+    *p++ = (unsigned char)name_len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = (unsigned char)endpoint_len;
+    memcpy(p, endpoint, endpoint_len);
+    builder->size += need;
+    builder->count++;
+    return 0;
+}
+
+int wire_members_end(wire_members_builder *builder) {
+    if (!builder || !builder->buf || builder->count == 0)
+        return SPOOL_EINVAL;
+    put_le(builder->buf + WIRE_MEMBERS_COUNT_AT, builder->count, 2);
+    return (int)builder->size;
 }

@@ -19,15 +19,18 @@
  *             u64 to, u64 from, u32 type, u32 flags, [u64 request_id], u32 size, payload
  *   FRAGMENT  u64 session, u64 seq, u64 total_size, u64 offset, u64 to, u64 from, u32 type,
  *             u32 flags, u64 request_id (always), u32 piece_size (1..1 MiB), piece
+ *   MEMBERS   u64 session, u16 count (1..1024), then count members: u8 name_len (1..63), name,
+ *             u8 endpoint_len (1..255), endpoint (both as in HELLO): the sender's peers in session
+ *             and where it reaches them, so that a node that joined one member meets the others
  *
  * The parser refuses, with the reason and the byte offset in err: a wrong magic, version, kind or
  * header flags; anything truncated (a count or size is never believed beyond the bytes left);
  * trailing bytes (every packet must end exactly where its layout ends); reserved message flag bits;
  * names out of 1..63 bytes or with another character; endpoints out of 1..255 bytes or with a byte
- * outside 0x21..0x7e; ids using the high 16 bits; DATA counts of 0;
+ * outside 0x21..0x7e; ids using the high 16 bits; DATA and MEMBERS counts of 0;
  * FRAGMENT pieces that are empty or end past total_size. SPOOL_EMSGSIZE for what is over a limit
- * (the packet over 8 + max_packet, a DATA count over 65535, a piece over 1 MiB, a message or
- * total_size over max_message), SPOOL_EINVAL for everything else.
+ * (the packet over 8 + max_packet, a DATA count over 65535, a MEMBERS count over 1024, a piece over
+ * 1 MiB, a message or total_size over max_message), SPOOL_EINVAL for everything else.
  *
  * Where the spec (version 1) left a choice, this is what was chosen:
  *  - Default max_packet: 1 MiB + 68 bytes of body, not the 1 MiB + 64 of the spec's sketch: a
@@ -87,6 +90,9 @@
 #define WIRE_DATA_FIXED 20     /* and the messages */
 #define WIRE_MSG_FIXED 28      /* a DATA message without request_id and payload */
 #define WIRE_FRAGMENT_FIXED 68 /* and piece_size bytes */
+#define WIRE_MEMBERS_FIXED 10  /* and the members */
+#define WIRE_MEMBER_MIN 4 /* the smallest member: 1-byte name and endpoint, and their lengths */
+#define WIRE_MEMBERS_MAX_COUNT 1024
 
 #define WIRE_DEFAULT_MAX_PACKET ((size_t)WIRE_PIECE_MAX + WIRE_FRAGMENT_FIXED)
 #define WIRE_DEFAULT_MAX_MESSAGE ((size_t)64 << 20)
@@ -114,6 +120,7 @@ typedef enum wire_kind {
     WIRE_GOODBYE = 5,
     WIRE_DATA = 6,
     WIRE_FRAGMENT = 7,
+    WIRE_MEMBERS = 8,
 } wire_kind;
 
 /* HELLO and WELCOME (control). */
@@ -172,6 +179,18 @@ typedef struct wire_fragment {
     uint32_t piece_size; /* 1..WIRE_PIECE_MAX */
 } wire_fragment;
 
+/* The fixed fields of MEMBERS (control). */
+typedef struct wire_members {
+    uint64_t session;
+    uint16_t count; /* 1..1024 */
+} wire_members;
+
+/* One member of a MEMBERS packet, copied out (NUL-terminated). */
+typedef struct wire_member {
+    char name[WIRE_NAME_MAX + 1];
+    char endpoint[WIRE_ENDPOINT_MAX + 1];
+} wire_member;
+
 /* A parsed packet. Its pointers point into the bytes given to wire_parse: valid while they are. */
 typedef struct wire_packet {
     wire_kind kind;
@@ -182,8 +201,9 @@ typedef struct wire_packet {
         wire_goodbye goodbye;     /* WIRE_GOODBYE */
         wire_data data;           /* WIRE_DATA: messages through wire_data_next */
         wire_fragment fragment;   /* WIRE_FRAGMENT */
+        wire_members members;     /* WIRE_MEMBERS: members through wire_members_next */
     };
-    /* wire_data_next's place; not for the caller */
+    /* wire_data_next's and wire_members_next's place; not for the caller */
     const unsigned char *bytes;
     size_t cursor;
     uint32_t delivered;
@@ -210,6 +230,13 @@ int wire_parse(const void *p, size_t n, const wire_limits *limits, wire_packet *
  * since wire_parse is refused the same way, never read past its end).
  */
 int wire_data_next(wire_packet *packet, wire_msg *out, char *err, size_t err_size);
+
+/*
+ * The next member of a MEMBERS packet that wire_parse accepted (which validated every member):
+ * fills *out and returns 1; returns 0 after the last. Errors: SPOOL_EINVAL (not a parsed MEMBERS
+ * packet).
+ */
+int wire_members_next(wire_packet *packet, wire_member *out, char *err, size_t err_size);
 
 /*
  * Writers: each *_size gives the bytes the packet will take (0 if the fields are invalid), each
@@ -254,5 +281,23 @@ int wire_batch_add(wire_batch *batch, const wire_msg *msg);
 /* Writes the count; returns the packet's bytes, or SPOOL_EINVAL for a batch with no message (DATA
  * of count 0 is refused). Messages may still be added and the batch ended again. */
 int wire_batch_end(wire_batch *batch);
+
+/*
+ * The MEMBERS builder, like the DATA one: begin, add members while they fit, end. Errors of begin:
+ * SPOOL_EINVAL (NULL), SPOOL_EFULL (capacity below the 18 bytes of header and fixed fields). add
+ * returns 0, SPOOL_EFULL (the capacity, 1024 members, INT_MAX bytes) or SPOOL_EINVAL (a name or
+ * endpoint the parser would refuse), the builder unchanged on error. end returns the packet's
+ * bytes, or SPOOL_EINVAL with no member (a count of 0 is refused).
+ */
+typedef struct wire_members_builder {
+    unsigned char *buf;
+    size_t capacity;
+    size_t size; /* bytes written so far */
+    uint16_t count;
+} wire_members_builder;
+
+int wire_members_begin(wire_members_builder *builder, void *buf, size_t capacity, uint64_t session);
+int wire_members_add(wire_members_builder *builder, const char *name, const char *endpoint);
+int wire_members_end(wire_members_builder *builder);
 
 #endif

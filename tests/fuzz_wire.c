@@ -68,6 +68,22 @@ static int write_again(const wire_packet *packet, unsigned char *out, size_t cap
         return wire_goodbye_write(out, capacity, &packet->goodbye);
     case WIRE_FRAGMENT:
         return wire_fragment_write(out, capacity, &packet->fragment);
+    case WIRE_MEMBERS: {
+        wire_packet copy = *packet;
+        wire_members_builder builder;
+        wire_member member;
+        int rc = wire_members_begin(&builder, out, capacity, packet->members.session);
+        if (rc != 0)
+            return rc;
+        while (wire_members_next(&copy, &member, NULL, 0) == 1) {
+            check(name_ok(member.name) && endpoint_ok(member.endpoint), "a bad member accepted",
+                  member.name);
+            if ((rc = wire_members_add(&builder, member.name, member.endpoint)) != 0)
+                return rc;
+        }
+        check(copy.delivered == packet->members.count, "the members are not the count", "");
+        return wire_members_end(&builder);
+    }
     default:
         return SPOOL_EINVAL;
     }
@@ -205,14 +221,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_packet(data, size, &small);
     if (size == 0)
         return 0;
-    /* the rest behind a valid header: kind 1..7 from the first byte, in a block of exact size */
+    /* the rest behind a valid header: kind 1..8 from the first byte, in a block of exact size */
     size_t n = WIRE_HEADER_SIZE + size - 1;
     uint8_t *framed = malloc(n);
     if (!framed)
         return 0;
     memcpy(framed, WIRE_MAGIC, 4);
     framed[4] = WIRE_VERSION;
-    framed[5] = (uint8_t)(1 + data[0] % 7);
+    framed[5] = (uint8_t)(1 + data[0] % 8);
     framed[6] = 0;
     framed[7] = 0;
     memcpy(framed + WIRE_HEADER_SIZE, data + 1, size - 1);

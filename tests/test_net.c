@@ -445,7 +445,7 @@ static void test_three_nodes_all_meet_and_one_leaves(void **state) {
         recorder_init(&r[i]);
         nodes[i] = start_node(names[i], &r[i], NULL, HEARTBEAT_MS, DOWN_AFTER_MS);
     }
-    /* b and c join a; c joins b (member discovery is not there yet) */
+    /* b and c join a; c joins b too (it would learn b from a anyway) */
     join(nodes[1], "a", net_node_endpoint(nodes[0]));
     join(nodes[2], "a", net_node_endpoint(nodes[0]));
     join(nodes[2], "b", net_node_endpoint(nodes[1]));
@@ -473,6 +473,51 @@ static void test_three_nodes_all_meet_and_one_leaves(void **state) {
     }
     for (int i = 0; i < 3; i++)
         recorder_destroy(&r[i]);
+}
+
+static void test_joining_one_member_meets_them_all(void **state) {
+    (void)state;
+    char dir[64];
+    make_scratch(dir, sizeof dir);
+    enum { N = 4 };
+    const char *names[N] = {"a", "b", "c", "d"};
+    recorder r[N];
+    net_node *nodes[N];
+    for (int i = 0; i < N; i++) {
+        keygen(dir, names[i]);
+        recorder_init(&r[i]);
+    }
+    for (int i = 0; i < N; i++)
+        nodes[i] = start_node(names[i], &r[i], dir, HEARTBEAT_MS, DOWN_AFTER_MS);
+    /* one join each: b and c to a, d to c; MEMBERS does the rest */
+    join(nodes[1], "a", net_node_endpoint(nodes[0]));
+    join(nodes[2], "a", net_node_endpoint(nodes[0]));
+    join(nodes[3], "c", net_node_endpoint(nodes[2]));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (i != j)
+                expect_event(&r[i], NET_NODE_UP, names[j], NULL);
+    uint64_t discovered = 0;
+    for (int i = 0; i < N; i++) {
+        size_t members = 0;
+        net_node_members(nodes[i], NULL, 0, &members);
+        assert_int_equal(members, N - 1);
+        net_stats stats = node_stats(nodes[i]);
+        assert_int_equal(stats.peer_count, N - 1);
+        discovered += stats.discovered;
+        assert_string_equal(peer_stats(nodes[i], names[(i + 1) % N]).endpoint,
+                            net_node_endpoint(nodes[(i + 1) % N]));
+    }
+    /* 6 pairs, 3 made by joins: the others by a MEMBERS (both sides may have learned one) */
+    print_message("  %llu joins from MEMBERS\n", (unsigned long long)discovered);
+    assert_true(discovered >= 3);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(event_count(&r[i]), N - 1); /* only UPs: no session was redone */
+    for (int i = 0; i < N; i++)
+        net_node_destroy(&nodes[i]);
+    for (int i = 0; i < N; i++)
+        recorder_destroy(&r[i]);
+    remove_tree(dir);
 }
 
 static void test_two_nodes_joining_each_other_at_once_make_one_session(void **state) {
@@ -1107,6 +1152,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes_see_each_other_up_and_heartbeat),
         cmocka_unit_test(test_three_nodes_all_meet_and_one_leaves),
+        cmocka_unit_test(test_joining_one_member_meets_them_all),
         cmocka_unit_test(test_two_nodes_joining_each_other_at_once_make_one_session),
         cmocka_unit_test(test_a_joiner_waits_for_a_node_that_starts_later),
         cmocka_unit_test(test_garbage_from_a_raw_dealer_is_counted_and_ignored),

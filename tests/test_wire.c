@@ -131,8 +131,20 @@ static wire_fragment sample_fragment(const void *piece, uint32_t piece_size) {
     return f;
 }
 
+/* A MEMBERS packet of three members into buf; returns its size. */
+static size_t sample_members(unsigned char *buf, size_t capacity) {
+    wire_members_builder builder;
+    assert_int_equal(wire_members_begin(&builder, buf, capacity, 77), 0);
+    assert_int_equal(wire_members_add(&builder, "b", "tcp://127.0.0.1:7002"), 0);
+    assert_int_equal(wire_members_add(&builder, "node-c.example", "tcp://[::1]:7003"), 0);
+    assert_int_equal(wire_members_add(&builder, "d", "x"), 0);
+    int n = wire_members_end(&builder);
+    assert_int_equal(n, 8 + 10 + (2 + 1 + 20) + (2 + 14 + 16) + (2 + 1 + 1));
+    return (size_t)n;
+}
+
 /* One packet of every kind, written into bufs[i] (4 KiB each); sizes in sizes[i]. */
-enum { SAMPLE_KINDS = 9 };
+enum { SAMPLE_KINDS = 10 };
 static void sample_packets(unsigned char bufs[SAMPLE_KINDS][4096], size_t sizes[SAMPLE_KINDS]) {
     wire_hello hello = sample_hello("node-a_1.example");
     wire_heartbeat heartbeat = {.session = 1, .sent_ns = 2, .last_seq_received = 3};
@@ -154,6 +166,7 @@ static void sample_packets(unsigned char bufs[SAMPLE_KINDS][4096], size_t sizes[
     assert_int_equal(wire_batch_begin(&batch, bufs[8], 4096, 1, 1), 0);
     assert_int_equal(wire_batch_add(&batch, &empty), 0);
     n[8] = wire_batch_end(&batch);
+    n[9] = (int)sample_members(bufs[9], 4096);
     for (int i = 0; i < SAMPLE_KINDS; i++) {
         assert_true(n[i] > 0);
         sizes[i] = (size_t)n[i];
@@ -382,7 +395,7 @@ static void test_bad_magic_version_kind_and_header_flags_are_refused(void **stat
         snprintf(words, sizeof words, "unsupported protocol version %d at offset 4", versions[i]);
         assert_refused(bad, 32, SPOOL_EINVAL, words);
     }
-    int kinds[] = {0, 8, 255};
+    int kinds[] = {0, 9, 255};
     for (int i = 0; i < 3; i++) {
         memcpy(bad, buf, 32);
         bad[5] = (unsigned char)kinds[i];
@@ -512,6 +525,88 @@ static void test_endpoints_must_be_1_to_255_printable_bytes(void **state) {
     wire_hello long_endpoint = sample_hello("ab");
     memset(long_endpoint.endpoint, 'e', sizeof long_endpoint.endpoint); /* 256 bytes, no NUL */
     assert_int_equal(wire_hello_write(buf, sizeof buf, WIRE_HELLO, &long_endpoint), SPOOL_EINVAL);
+}
+
+static void test_members_round_trip_and_refuse_bad_counts_and_members(void **state) {
+    (void)state;
+    unsigned char buf[512];
+    size_t n = sample_members(buf, sizeof buf);
+    unsigned char *copy = exact_copy(buf, n);
+    wire_packet packet;
+    parse_ok(copy, n, NULL, &packet);
+    assert_int_equal(packet.kind, WIRE_MEMBERS);
+    assert_true(packet.members.session == 77);
+    assert_int_equal(packet.members.count, 3);
+    wire_member member;
+    const char *names[] = {"b", "node-c.example", "d"};
+    const char *endpoints[] = {"tcp://127.0.0.1:7002", "tcp://[::1]:7003", "x"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wire_members_next(&packet, &member, NULL, 0), 1);
+        assert_string_equal(member.name, names[i]);
+        assert_string_equal(member.endpoint, endpoints[i]);
+    }
+    assert_int_equal(wire_members_next(&packet, &member, NULL, 0), 0);
+    assert_int_equal(wire_members_next(&packet, &member, NULL, 0), 0);
+    free(copy);
+
+    /* counts: 0, over 1024, more than the bytes could hold (count at offset 16) */
+    unsigned char bad[512];
+    memcpy(bad, buf, n);
+    bad[16] = 0;
+    bad[17] = 0;
+    assert_refused(bad, n, SPOOL_EINVAL, "MEMBERS count 0 at offset 16");
+    bad[16] = 0x01;
+    bad[17] = 0x04; /* 1025 */
+    assert_refused(bad, n, SPOOL_EMSGSIZE, "MEMBERS count 1025 at offset 16 exceeds 1024");
+    bad[16] = 0x00; /* 1024: 4 bytes each would need 4096 */
+    assert_refused(bad, n, SPOOL_EINVAL, "truncated: MEMBERS count 1024 at offset 16");
+    bad[16] = 4;
+    bad[17] = 0; /* one member more than there is */
+    assert_refused(bad, n, SPOOL_EINVAL, "truncated: name_len at offset");
+    bad[16] = 2; /* one less: the third is trailing */
+    assert_refused(bad, n, SPOOL_EINVAL, "trailing bytes: the MEMBERS packet ends at offset");
+    /* a member's name and endpoint are checked as HELLO's (first member's name at offset 19) */
+    memcpy(bad, buf, n);
+    bad[19] = '/';
+    assert_refused(bad, n, SPOOL_EINVAL, "name byte 0x2f at offset 19");
+    memcpy(bad, buf, n);
+    bad[21 + 3] = ' ';
+    assert_refused(bad, n, SPOOL_EINVAL, "endpoint byte 0x20 at offset 24");
+    memcpy(bad, buf, n);
+    bad[18] = 0;
+    assert_refused(bad, n, SPOOL_EINVAL, "name of 0 bytes at offset 18");
+
+    /* the builder: refusals, a full buffer, 1024 members at most */
+    wire_members_builder builder;
+    assert_int_equal(wire_members_begin(&builder, buf, 17, 1), SPOOL_EFULL);
+    assert_int_equal(wire_members_begin(NULL, buf, sizeof buf, 1), SPOOL_EINVAL);
+    assert_int_equal(wire_members_begin(&builder, NULL, sizeof buf, 1), SPOOL_EINVAL);
+    assert_int_equal(wire_members_begin(&builder, buf, 18 + 2 + 1 + 2, 1), 0);
+    assert_int_equal(wire_members_end(&builder), SPOOL_EINVAL); /* no member */
+    assert_int_equal(wire_members_add(&builder, "-a", "x"), SPOOL_EINVAL);
+    assert_int_equal(wire_members_add(&builder, "a", ""), SPOOL_EINVAL);
+    assert_int_equal(wire_members_add(&builder, "a", "a b"), SPOOL_EINVAL);
+    assert_int_equal(wire_members_add(&builder, "a", NULL), SPOOL_EINVAL);
+    assert_int_equal(wire_members_add(&builder, "a", "xyz"), SPOOL_EFULL);
+    assert_int_equal(wire_members_add(&builder, "a", "xy"), 0);
+    assert_int_equal(wire_members_add(&builder, "b", "x"), SPOOL_EFULL);
+    assert_int_equal(wire_members_end(&builder), 23);
+    static unsigned char big[8 + 10 + 1025 * 4];
+    assert_int_equal(wire_members_begin(&builder, big, sizeof big, 1), 0);
+    for (int i = 0; i < 1024; i++)
+        assert_int_equal(wire_members_add(&builder, "a", "x"), 0);
+    assert_int_equal(wire_members_add(&builder, "a", "x"), SPOOL_EFULL);
+    int size = wire_members_end(&builder);
+    parse_ok(big, (size_t)size, NULL, &packet);
+    assert_int_equal(packet.members.count, 1024);
+
+    /* the iterator refuses what is not a parsed MEMBERS packet */
+    char err[64];
+    wire_packet none;
+    memset(&none, 0, sizeof none);
+    assert_int_equal(wire_members_next(&none, &member, err, sizeof err), SPOOL_EINVAL);
+    assert_string_equal(err, "not a parsed MEMBERS packet");
+    assert_int_equal(wire_members_next(NULL, &member, NULL, 0), SPOOL_EINVAL);
 }
 
 static void test_data_counts_of_zero_too_many_or_beyond_the_bytes_are_refused(void **state) {
@@ -999,6 +1094,7 @@ static void test_data_next_refuses_what_is_not_a_parsed_data_packet(void **state
     assert_string_equal(err, "no input");
     assert_int_equal(wire_parse(buf, 32, NULL, NULL, err, sizeof err), SPOOL_EINVAL);
     assert_string_equal(wire_kind_name(WIRE_FRAGMENT), "FRAGMENT");
+    assert_string_equal(wire_kind_name(WIRE_MEMBERS), "MEMBERS");
     assert_string_equal(wire_kind_name(0), "unknown");
 }
 
@@ -1035,6 +1131,16 @@ static int rewrites_identically(const wire_packet *packet, const unsigned char *
     case WIRE_FRAGMENT:
         n = wire_fragment_write(out, packet->size, &packet->fragment);
         break;
+    case WIRE_MEMBERS: {
+        wire_members_builder builder;
+        wire_member member;
+        assert_int_equal(wire_members_begin(&builder, out, packet->size, packet->members.session),
+                         0);
+        while (wire_members_next(&copy, &member, NULL, 0) == 1)
+            assert_int_equal(wire_members_add(&builder, member.name, member.endpoint), 0);
+        n = wire_members_end(&builder);
+        break;
+    }
     case WIRE_DATA: {
         wire_batch batch;
         wire_msg m;
@@ -1111,6 +1217,7 @@ int main(void) {
         cmocka_unit_test(test_bad_magic_version_kind_and_header_flags_are_refused),
         cmocka_unit_test(test_names_must_be_1_to_63_bytes_of_the_allowed_characters),
         cmocka_unit_test(test_endpoints_must_be_1_to_255_printable_bytes),
+        cmocka_unit_test(test_members_round_trip_and_refuse_bad_counts_and_members),
         cmocka_unit_test(test_data_counts_of_zero_too_many_or_beyond_the_bytes_are_refused),
         cmocka_unit_test(test_data_message_sizes_past_the_end_or_over_the_limit_are_refused),
         cmocka_unit_test(test_message_flags_ids_and_request_id_presence),

@@ -1,7 +1,8 @@
 /*
- * net_internal.h - what net.c (the net thread, its sockets and loop, the public calls) and
- * session.c (what packets and socket events do to a peer's session) share. Only these two files
- * include it. Everything here belongs to the net thread unless a field says otherwise.
+ * net_internal.h - what net.c (the public calls, the peer table), net_thread.c (the net thread,
+ * its sockets and loop) and session.c (what packets and socket events do to a peer's session)
+ * share. Only these three files include it. Everything here belongs to the net thread unless a
+ * field says otherwise.
  */
 #ifndef SPOOL_NODES_NET_INTERNAL_H
 #define SPOOL_NODES_NET_INTERNAL_H
@@ -97,6 +98,14 @@ struct net_node {
     uint64_t discovered;
 };
 
+/* net_thread.c */
+void *net_thread_main(void *node); /* the thread: open, signal create, run, close */
+/* A new DEALER (and a new out_session) to stats.endpoint. SPOOL_ESYSTEM (logged) if not. */
+int net_dealer_open(net_node *n, net_peer *p);
+void net_dealer_close(net_node *n, net_peer *p, int linger_ms);
+/* Sends one packet on the peer's DEALER, never waiting. */
+void net_send(net_node *n, net_peer *p, const void *packet, int size);
+
 /* net.c */
 void net_say(char *err, size_t err_size, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -114,12 +123,6 @@ net_peer *net_peer_find(net_node *n, const char *name);
 const keys_entry *net_allowed(const net_node *n, const char *name);
 /* A new peer in state JOINING without a DEALER; NULL when NET_MAX_PEERS are known or no memory. */
 net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint);
-/* A new DEALER (and a new out_session) to stats.endpoint. SPOOL_ESYSTEM (logged) if not. */
-int net_dealer_open(net_node *n, net_peer *p);
-void net_dealer_close(net_node *n, net_peer *p, int linger_ms);
-/* Sends one packet on the peer's DEALER, never waiting. */
-void net_send(net_node *n, net_peer *p, const void *packet, int size);
-
 /* session.c */
 void session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t now);
 /* Counts a dropped frame (and logs the first of each reason); `from` (may be NULL) is the peer

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "scratch.h"
 #include <cmocka.h>
 
 #define MAX_BLOCKS 64
@@ -47,24 +48,6 @@ typedef struct counting {
 /* ---------------------------------------------------------------------------------------------- */
 /* Helpers                                                                                        */
 /* ---------------------------------------------------------------------------------------------- */
-
-static void remove_tree(const char *path) {
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        char child[PATH_MAX];
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            remove_tree(child);
-        }
-        closedir(dir);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int make_scratch(void **state) {
     scratch *s = calloc(1, sizeof *s);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "scratch.h"
 #include <cmocka.h>
 
 #define ARRIVE_MS 5000 /* how long something that should happen may take (sanitizer builds too) */
@@ -250,24 +251,6 @@ static void wait_acks(net_node *node, const char *name, uint64_t acks) {
                      (unsigned long long)peer_stats(node, name).acks_received,
                      (unsigned long long)acks);
         usleep(2000);
-    }
-}
-
-static void remove_tree(const char *path) {
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        char child[PATH_MAX];
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            remove_tree(child);
-        }
-        closedir(dir);
-        rmdir(path);
-    } else {
-        unlink(path);
     }
 }
 

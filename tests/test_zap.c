@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "scratch.h"
 #include <cmocka.h>
 
 #define ARRIVE_MS 3000 /* how long a message that should arrive may take */
@@ -52,24 +53,6 @@ typedef struct fixture {
 /* ---------------------------------------------------------------------------------------------- */
 /* Helpers                                                                                        */
 /* ---------------------------------------------------------------------------------------------- */
-
-static void remove_tree(const char *path) {
-    DIR *dir = opendir(path);
-    if (dir != NULL) {
-        struct dirent *entry;
-        char child[PATH_MAX];
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            remove_tree(child);
-        }
-        closedir(dir);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void assert_contains(const char *haystack, const char *needle) {
     if (strstr(haystack, needle) == NULL)

@@ -111,10 +111,19 @@ uint64_t mailbox_drop_bound(mailbox *mb) {
 
 mailbox_push_result mailbox_push(mailbox *mb, uint32_t tag, mpsc_node *node, bool bounded) {
     const uint64_t want = ((uint64_t)(tag & MAILBOX_TAG_MASK)) << MAILBOX_TAG_SHIFT;
+    /* A notice is announced before it is counted: whoever reads the count and then the notices
+     * (mailbox_user_depth, the owner's drop-oldest check) never takes a notice for a user message.
+     * Counted after, a drop-oldest turn that looked in between dropped one user message too many
+     * (test_actors' drop_oldest test under load, with the stop notice racing the turn). */
+    if (!bounded)
+        pr_faa_64(&mb->notices_pushed, 1);
     uint64_t state = pr_load_64(&mb->state);
     for (;;) {
-        if ((state & ~MAILBOX_COUNT_MASK) != want) /* another generation, or closed */
+        if ((state & ~MAILBOX_COUNT_MASK) != want) { /* another generation, or closed */
+            if (!bounded)
+                pr_faa_64(&mb->notices_pushed, (uint64_t)0 - 1);
             return MAILBOX_CLOSED;
+        }
         uint64_t capacity = pr_load_64_relaxed(&mb->capacity);
         if (bounded && capacity != 0 && !(capacity & CAPACITY_DROP_OLDEST)) {
             /* Only user messages count against the bound; notices in the queue do not. */
@@ -131,8 +140,6 @@ mailbox_push_result mailbox_push(mailbox *mb, uint32_t tag, mpsc_node *node, boo
         if (pr_cas_64(&mb->state, &state, state + 1))
             break;
     }
-    if (!bounded)
-        pr_faa_64(&mb->notices_pushed, 1);
     uint64_t count = (state & MAILBOX_COUNT_MASK) + 1;
     if (count > pr_load_64_relaxed(&mb->high_water))
         raise_high_water(mb, count);

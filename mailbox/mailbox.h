@@ -160,11 +160,13 @@ static inline void mailbox_notice_popped_owner(mailbox *mb) {
     pr_store_64_relaxed(&mb->notices_popped, mb->notices_popped + 1);
 }
 
-/* Any thread: user messages waiting (the bound applies to these; notices do not count). */
+/* Any thread: user messages waiting (the bound applies to these; notices do not count). The count
+ * first, then the notices: a producer announces a notice before it counts it (mailbox_push), so a
+ * notice in the count is always among the notices read after it, and a notice is never taken for
+ * a user message (a drop-oldest turn would drop one too many). */
 static inline uint64_t mailbox_user_depth(mailbox *mb) {
-    uint64_t notices =
-        pr_load_64_relaxed(&mb->notices_pushed) - pr_load_64_relaxed(&mb->notices_popped);
-    uint64_t depth = mailbox_depth(mb);
+    uint64_t depth = pr_load_64(&mb->state) & MAILBOX_COUNT_MASK;
+    uint64_t notices = pr_load_64(&mb->notices_pushed) - pr_load_64_relaxed(&mb->notices_popped);
     return depth > notices ? depth - notices : 0;
 }
 

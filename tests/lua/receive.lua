@@ -50,8 +50,8 @@ for n in select(2, spool.receive(15)):gmatch("%d+") do got[#got + 1] = tonumber(
 check.ok(#got >= 3, "at least the bound arrived: " .. table.concat(got, " "))
 check.eq(got[#got], 6, "the newest among them")
 for i = 2, #got do check.ok(got[i] > got[i - 1], "in order: " .. table.concat(got, " ")) end
--- Nothing lost silently: what did not arrive was counted as dropped. (The exact count of
--- drop_oldest is the C tests' business; here it has been seen one above 6 - #got.)
+-- Nothing lost silently: what did not arrive was counted as dropped (the exact count of
+-- drop_oldest is test_actors' business).
 check.eventually(function()
   return spool.metrics().dead_letters.dropped_oldest - dropped0 >= 6 - #got
 end, "the rest counted as dropped")

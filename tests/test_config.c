@@ -20,7 +20,8 @@
 
 #include <cmocka.h>
 
-#define MAX_BLOCKS 512
+#define COUNTING_MAX_BLOCKS 512
+#include "counting.h"
 
 static const char example_ini[] =
     "[runtime]\n"
@@ -49,19 +50,6 @@ typedef struct scratch {
     char path[PATH_MAX];
     int files;
 } scratch;
-
-/* An allocator that counts, checks the size given back, and can fail its Nth allocation. */
-typedef struct counting {
-    size_t allocations;
-    size_t fail_at; /* 1-based; 0 = never fail */
-    size_t live_bytes;
-    size_t live_blocks;
-    size_t bad_frees;
-    struct {
-        void *ptr;
-        size_t size;
-    } blocks[MAX_BLOCKS];
-} counting;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Helpers                                                                                        */
@@ -158,38 +146,6 @@ static void load_ok(const spool_config *config, runtime_settings *s) {
     if (rc != 0)
         print_error("settings_load: %s\n", err);
     assert_int_equal(rc, 0);
-}
-
-static void *counting_alloc(void *user, size_t size) {
-    counting *c = user;
-    c->allocations++;
-    if (c->fail_at && c->allocations == c->fail_at)
-        return NULL;
-    if (c->live_blocks == MAX_BLOCKS)
-        return NULL;
-    void *ptr = malloc(size ? size : 1);
-    if (!ptr)
-        return NULL;
-    c->blocks[c->live_blocks].ptr = ptr;
-    c->blocks[c->live_blocks].size = size;
-    c->live_blocks++;
-    c->live_bytes += size;
-    return ptr;
-}
-
-static void counting_free(void *user, void *ptr, size_t size) {
-    counting *c = user;
-    for (size_t i = 0; i < c->live_blocks; i++) {
-        if (c->blocks[i].ptr != ptr)
-            continue;
-        if (c->blocks[i].size != size)
-            c->bad_frees++;
-        c->live_bytes -= c->blocks[i].size;
-        c->blocks[i] = c->blocks[--c->live_blocks];
-        free(ptr);
-        return;
-    }
-    c->bad_frees++;
 }
 
 /* A config that makes settings_load allocate in every way it can: file, C rules, cpus, admin. */

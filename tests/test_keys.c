@@ -23,7 +23,8 @@
 #include "scratch.h"
 #include <cmocka.h>
 
-#define MAX_BLOCKS 64
+#define COUNTING_MAX_BLOCKS 64
+#include "counting.h"
 
 /* A secret that only these tests know, so a test can check that no message ever quotes it. */
 #define KNOWN_SECRET "^{TmhkJ^W<Io6m{@%G^)L*fY4emJxfsLWtCtG(o5"
@@ -32,18 +33,6 @@
 typedef struct scratch {
     char dir[64];
 } scratch;
-
-/* An allocator that counts, checks the size given back, and can fail its Nth allocation. */
-typedef struct counting {
-    size_t allocations;
-    size_t fail_at; /* 1-based; 0 = never fail */
-    size_t live_blocks;
-    size_t bad_frees;
-    struct {
-        void *ptr;
-        size_t size;
-    } blocks[MAX_BLOCKS];
-} counting;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Helpers                                                                                        */
@@ -150,34 +139,6 @@ static void expect_allowlist_refusal(const char *dir, int code, const char *part
     assert_int_equal(keys_allowlist_load(dir, NULL, &list, err, sizeof err), code);
     assert_null(list);
     assert_contains(err, part);
-}
-
-static void *counting_alloc(void *user, size_t size) {
-    counting *c = user;
-    c->allocations++;
-    if ((c->fail_at != 0 && c->allocations == c->fail_at) || c->live_blocks == MAX_BLOCKS)
-        return NULL;
-    void *ptr = malloc(size ? size : 1);
-    if (ptr == NULL)
-        return NULL;
-    c->blocks[c->live_blocks].ptr = ptr;
-    c->blocks[c->live_blocks].size = size;
-    c->live_blocks++;
-    return ptr;
-}
-
-static void counting_free(void *user, void *ptr, size_t size) {
-    counting *c = user;
-    for (size_t i = 0; i < c->live_blocks; i++) {
-        if (c->blocks[i].ptr != ptr)
-            continue;
-        if (c->blocks[i].size != size)
-            c->bad_frees++;
-        c->blocks[i] = c->blocks[--c->live_blocks];
-        free(ptr);
-        return;
-    }
-    c->bad_frees++;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -178,6 +178,9 @@ void request_forget_all_owner(actor *a, int status);
 void request_fail_waiters(spool_runtime *rt, int status);
 int request_tables_create(spool_runtime *rt);
 void request_tables_destroy(spool_runtime *rt);
+/* spool_call without the check of the type: the runtime's own requests (remote.c). */
+int request_call_owner(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, size_t size,
+                       unsigned timeout_ms, spool_reply_fn cont, void *arg);
 /* A reply to a blocking caller (from == SPOOL_ID_NONE). Takes m. */
 int request_complete_foreign(spool_runtime *rt, uint64_t request_id, message *m, int status);
 

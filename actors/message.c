@@ -5,6 +5,7 @@
  * ends in dead_letter().
  */
 #include "actors/actors.h"
+#include "actors/remote.h"
 
 #include <string.h>
 
@@ -66,8 +67,10 @@ static int lost(spool_runtime *rt, spool_dead_reason reason, spool_id to, messag
 }
 
 int message_deliver(spool_runtime *rt, spool_id to, message *m) {
+    if (id_node(to) != 0)
+        return remote_deliver(rt, to, m);
     actor *a = actor_slot(rt, to);
-    if (!a || id_node(to) != 0)
+    if (!a)
         return lost(rt, SPOOL_DEAD_NO_RECEIVER, to, m, SPOOL_ENOENT);
     switch (mailbox_push(&a->mailbox, id_generation(to), &m->node, m->kind == MSG_USER)) {
     case MAILBOX_PUSHED_FIRST:

@@ -113,7 +113,14 @@ static pending_call *pending_take(actor *a, uint64_t request_id) {
 
 int spool_call(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, size_t size,
                unsigned timeout_ms, spool_reply_fn cont, void *arg) {
-    if (!ctx || !cont || type >= SPOOL_MSG_RESERVED)
+    if (type >= SPOOL_MSG_RESERVED)
+        return SPOOL_EINVAL;
+    return request_call_owner(ctx, to, type, data, size, timeout_ms, cont, arg);
+}
+
+int request_call_owner(spool_ctx *ctx, spool_id to, uint32_t type, const void *data, size_t size,
+                       unsigned timeout_ms, spool_reply_fn cont, void *arg) {
+    if (!ctx || !cont)
         return SPOOL_EINVAL;
     actor *a = actor_from_ctx(ctx);
     sched_thread *t = sched_current();

@@ -5,6 +5,7 @@
  * more is waiting.
  */
 #include "actors/actors.h"
+#include "actors/remote.h"
 
 /* A notice asking to move: takes effect at the end of this turn. */
 static void move_request(actor *a, int thread) {
@@ -183,6 +184,8 @@ int spool_monitor(spool_ctx *ctx, spool_id target) {
     sched_thread *t = sched_current();
     if (!t || t->current != self)
         return SPOOL_EINVAL;
+    if (id_node(target) != 0)
+        return remote_monitor(self->rt, self->id, target);
     int rc = message_notify(self->rt, target, self->id, MSG_MONITOR, 0, 0, 0, NULL, 0);
     if (rc == SPOOL_ENOENT || rc == SPOOL_EFULL) {
         spool_down down = {target, SPOOL_EXIT_NOPROC};

@@ -48,7 +48,8 @@ extern "C" {
     X(EDEADLK, -10, "blocking call from a scheduler thread would deadlock")                        \
     X(EMSGSIZE, -11, "message too large")                                                          \
     X(ESTATE, -12, "not allowed in the current state")                                             \
-    X(ESYSTEM, -13, "operating system error")
+    X(ESYSTEM, -13, "operating system error")                                                      \
+    X(EOVERLOAD, -14, "node send queue full")
 
 typedef enum spool_error {
     SPOOL_OK = 0,
@@ -79,6 +80,8 @@ typedef uint64_t spool_id;
 /* Message types at or above this value are reserved for the runtime's own notices. */
 #define SPOOL_MSG_RESERVED 0xFFFF0000u
 #define SPOOL_MSG_DOWN 0xFFFF0001u /* a monitored actor ended: data is a spool_down */
+#define SPOOL_MSG_NODEUP 0xFFFF0002u   /* spool_node_monitor: data is a spool_node_event */
+#define SPOOL_MSG_NODEDOWN 0xFFFF0003u /* spool_node_monitor: data is a spool_node_event */
 
 /*
  * A message as the handler sees it (read-only; valid until the handler returns, so copy what you
@@ -98,6 +101,8 @@ typedef struct spool_message {
 #define SPOOL_EXIT_NORMAL 0      /* stopped by itself or by spool_actor_stop(..., 0) */
 #define SPOOL_EXIT_NOPROC (-1)   /* monitor: the actor did not exist (anymore) */
 #define SPOOL_EXIT_SHUTDOWN (-2) /* the runtime stopped while the actor was alive */
+/* monitor of an actor on another node: the connection to that node was lost (the actor may live) */
+#define SPOOL_EXIT_NOCONNECTION (-3)
 
 /* The data of a SPOOL_MSG_DOWN message. */
 typedef struct spool_down {
@@ -113,6 +118,11 @@ typedef enum spool_dead_reason {
     SPOOL_DEAD_RECEIVER_STOPPED, /* queued when the receiver ended */
     SPOOL_DEAD_SHUTDOWN,         /* the runtime stopped before it ran (or refused a send) */
     SPOOL_DEAD_LATE_REPLY,       /* a reply after its call timed out or its caller ended */
+    SPOOL_DEAD_UNKNOWN_NODE,     /* the id names a node this process never met (or no node layer) */
+    SPOOL_DEAD_NODE_DOWN,        /* the node is not connected now (or went down before it was sent) */
+    SPOOL_DEAD_OVERLOAD,         /* the node's send queue was full (the send said SPOOL_EOVERLOAD) */
+    SPOOL_DEAD_TOO_LARGE,        /* larger than the node's max_message (the send said EMSGSIZE) */
+    SPOOL_DEAD_STALE_INCARNATION, /* the id is of an earlier life of a node that restarted since */
     SPOOL_DEAD_REASON_COUNT
 } spool_dead_reason;
 
@@ -554,6 +564,108 @@ SPOOL_API int spool_send_after(spool_runtime *rt, spool_id to, unsigned delay_ms
  * is queued to the owning thread and 0 means "requested". Errors: SPOOL_EINVAL.
  */
 SPOOL_API int spool_timer_cancel(spool_runtime *rt, spool_timer timer);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Nodes (the runtime's side; starting a node is spool_node.h's, in libspool_nodes)               */
+/* ---------------------------------------------------------------------------------------------- */
+
+/*
+ * An id's node field is 0 for an actor of this process, else an index into this process's table of
+ * the other nodes it has heard of, one entry per (node name, incarnation): a node that restarts is
+ * a new entry, so an id from its earlier life is refused (SPOOL_DEAD_STALE_INCARNATION) instead of
+ * reaching whoever has that slot now. Indexes mean nothing in another process: to put an id inside
+ * message bytes, export it (name, incarnation, local part) and import it on the other side. The
+ * Lua layer does this for every id in a value. Sends, calls, replies, spool_monitor and
+ * spool_actor_stop take remote ids like local ones; see docs/nodes.md for the promise.
+ */
+
+#define SPOOL_NODE_NAME_MAX 63 /* bytes of a node name, [A-Za-z0-9_.-] */
+
+/* A node-independent form of an id. */
+typedef struct spool_remote_id {
+    char node[SPOOL_NODE_NAME_MAX + 1]; /* NUL-terminated */
+    uint64_t incarnation;               /* that node's life (random at its start, never 0) */
+    uint64_t local;                     /* generation | slot: 48 bits */
+} spool_remote_id;
+
+/* The name of this process's node; NULL when no node runs. Any thread. */
+SPOOL_API const char *spool_node_self(const spool_runtime *rt);
+
+/* Is this id of another node? (no runtime needed) */
+SPOOL_API int spool_id_is_remote(spool_id id);
+
+/*
+ * id -> its node-independent form (a local id gets this node's name and incarnation). Any thread.
+ * Errors: SPOOL_EINVAL (NULL, id 0), SPOOL_ENOENT (a local id while no node runs; an index never
+ * given out).
+ */
+SPOOL_API int spool_id_export(spool_runtime *rt, spool_id id, spool_remote_id *out);
+
+/*
+ * Node-independent form -> id: this node's own name and incarnation give the local id; another
+ * node's (name, incarnation) gets its table entry, made on first sight (a send to it before that
+ * node is met is SPOOL_DEAD_UNKNOWN_NODE, after its session ended SPOOL_DEAD_NODE_DOWN, after it
+ * restarted SPOOL_DEAD_STALE_INCARNATION). This node's name with another incarnation is an earlier
+ * life of this process: its ids are stale (an entry that refuses everything). Any thread.
+ * Errors: SPOOL_EINVAL (NULL, a bad name, incarnation 0, local over 48 bits), SPOOL_ENOMEM
+ * (the table is full: 4095 entries).
+ */
+SPOOL_API int spool_id_import(spool_runtime *rt, const spool_remote_id *remote, spool_id *out);
+
+/*
+ * The id of a node's node actor (which answers spool_node_whereis; also where a message to "node
+ * b" goes), for this node's name too. Any thread. Errors: SPOOL_EINVAL, SPOOL_ENOENT (a node that
+ * is not UP now, or no node runs).
+ */
+SPOOL_API int spool_node_actor(spool_runtime *rt, const char *node, spool_id *out);
+
+/* The data of SPOOL_MSG_NODEUP and SPOOL_MSG_NODEDOWN. */
+typedef struct spool_node_event {
+    char node[SPOOL_NODE_NAME_MAX + 1];
+    uint64_t incarnation; /* the life that came up or went down */
+    char reason[96];      /* NODEDOWN: "disconnected", "heartbeat timeout", "goodbye", ... */
+} spool_node_event;
+
+/*
+ * Inside a handler: the running actor gets SPOOL_MSG_NODEUP / SPOOL_MSG_NODEDOWN (data:
+ * spool_node_event) each time `node` ("*": every node) comes up or goes down, until it ends or
+ * calls it again with on = 0. If the node is not up now, a NODEDOWN ("not connected") comes at
+ * once. Errors: SPOOL_EINVAL (not in a handler, bad name), SPOOL_ESTATE (no node runs),
+ * SPOOL_ENOMEM.
+ */
+SPOOL_API int spool_node_monitor(spool_ctx *ctx, const char *node, int on);
+
+/* The names of the nodes UP now (NUL-terminated), at most `capacity`; *count (may be NULL) gets how
+ * many are UP. Any thread. Errors: SPOOL_EINVAL; SPOOL_ESTATE when no node runs. */
+SPOOL_API int spool_node_members(spool_runtime *rt, char (*names)[SPOOL_NODE_NAME_MAX + 1],
+                                 size_t capacity, size_t *count);
+
+/*
+ * Inside a handler: asks `node` which actor is registered there as `name`. The continuation gets
+ * status 0 and a reply whose data is the spool_id (8 bytes, already an id of this process), or
+ * SPOOL_ENOENT (no such name there), SPOOL_ETIMEDOUT, or the send's error. For this node's own
+ * name it asks the local registry the same way. Errors: those of spool_call.
+ */
+SPOOL_API int spool_node_whereis(spool_ctx *ctx, const char *node, const char *name,
+                                 unsigned timeout_ms, spool_reply_fn cont, void *arg);
+
+/* What one peer looks like now (spool_node_peers). */
+typedef struct spool_node_peer {
+    char node[SPOOL_NODE_NAME_MAX + 1];
+    char endpoint[256];
+    const char *state; /* "joining", "up", "down" (static string) */
+    uint64_t incarnation;
+    uint64_t messages_in, messages_out, bytes_in, bytes_out;
+    uint64_t queued_messages, queued_bytes; /* waiting in its send queue now */
+    uint64_t rtt_ns;                        /* last heartbeat round trip; 0 before any */
+    uint64_t heartbeats_missed, ups, downs;
+    uint64_t dead_letters[SPOOL_DEAD_REASON_COUNT]; /* sends to it that became dead letters */
+} spool_node_peer;
+
+/* The peers this node knows, at most `capacity` into peers; *count (may be NULL) gets how many.
+ * Any thread. Errors: SPOOL_EINVAL; SPOOL_ESTATE when no node runs. */
+SPOOL_API int spool_node_peers(spool_runtime *rt, spool_node_peer *peers, size_t capacity,
+                               size_t *count);
 
 #ifdef __cplusplus
 }

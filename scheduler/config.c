@@ -582,8 +582,9 @@ static int check_line(loader *l, where at, const char *line) {
         if (!end)
             return fail(l, at, "section header without ']'");
         size_t len = (size_t)(end - line - 1);
-        if (!is_section(line + 1, len, "runtime") && !is_section(line + 1, len, "placement"))
-            return fail(l, at, "unknown section [%.*s] (expected [runtime] or [placement])",
+        if (!is_section(line + 1, len, "runtime") && !is_section(line + 1, len, "placement") &&
+            !is_section(line + 1, len, "node"))
+            return fail(l, at, "unknown section [%.*s] (expected [runtime], [placement] or [node])",
                         (int)len, line + 1);
         return 0;
     }
@@ -684,10 +685,12 @@ static int handle_key(void *user, const char *section, const char *name, const c
         set_runtime_key(l, at, name, text);
     else if (strcmp(section, "placement") == 0)
         set_placement_key(l, at, name, text);
+    else if (strcmp(section, "node") == 0)
+        ; /* the node layer's: spool_node_config_load reads and checks it */
     else if (!*section)
         fail(l, at, "'%s' is outside a section ([runtime] or [placement])", name);
     else
-        fail(l, at, "unknown section [%s] (expected [runtime] or [placement])", section);
+        fail(l, at, "unknown section [%s] (expected [runtime], [placement] or [node])", section);
     return l->status == 0;
 }
 

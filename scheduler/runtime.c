@@ -3,6 +3,7 @@
  * destroy; the error words and the dead-letter counters that every layer reports into.
  */
 #include "actors/actors.h"
+#include "actors/remote.h"
 #include "scheduler/scheduler.h"
 
 #include <errno.h>
@@ -25,7 +26,9 @@ const char *spool_strerror(int error) {
 }
 
 static const char *const dead_reason_names[SPOOL_DEAD_REASON_COUNT] = {
-    "no_receiver", "mailbox_full", "dropped_oldest", "receiver_stopped", "shutdown", "late_reply",
+    "no_receiver",  "mailbox_full", "dropped_oldest", "receiver_stopped",
+    "shutdown",     "late_reply",   "unknown_node",   "node_down",
+    "overload",     "too_large",    "stale_incarnation",
 };
 
 const char *spool_dead_reason_name(spool_dead_reason reason) {
@@ -91,6 +94,8 @@ int spool_runtime_create(const spool_config *config, spool_runtime **out) {
         goto nomem;
     if (names_create(rt) != 0)
         goto nomem;
+    if (remote_create(rt) != 0)
+        goto nomem;
     if (request_tables_create(rt) != 0)
         goto nomem;
     if (pool_create(rt) != 0)
@@ -113,6 +118,7 @@ nomem:
         pool_destroy(rt);
     }
     request_tables_destroy(rt);
+    remote_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);
     memory_free(&rt->allocator, rt->threads, sizeof(sched_thread) * (size_t)rt->thread_count);
@@ -204,6 +210,7 @@ void spool_runtime_destroy(spool_runtime **rtp) {
     pool_destroy(rt);
     metrics_threads_destroy(rt);
     request_tables_destroy(rt);
+    remote_destroy(rt);
     names_destroy(rt);
     actor_table_destroy(rt);
     pthread_cond_destroy(&rt->life_cond);

@@ -97,6 +97,7 @@ typedef struct sched_thread {
 struct actor_table;
 struct name_table;
 struct waiter_table;
+struct remote_state;
 
 struct spool_runtime {
     spool_allocator allocator;
@@ -117,6 +118,7 @@ struct spool_runtime {
     struct actor_table *actors;
     struct name_table *names;
     struct waiter_table *waiters;
+    struct remote_state *remote; /* actors/remote.c: the other nodes */
 
     pthread_mutex_t life_lock; /* guards live_actors' zero edge and the dedicated reservations */
     pthread_cond_t life_cond;

@@ -473,9 +473,9 @@ static void test_missing_file_is_refused(void **state) {
 
 static void test_unknown_section_is_refused(void **state) {
     expect_file_refusal(state, "[runtime]\nthreads = 2\n\n[network]\nport = 1\n", 4,
-                        "unknown section [network] (expected [runtime] or [placement])");
+                        "unknown section [network] (expected [runtime], [placement] or [node])");
     expect_file_refusal(state, "[runtime]\n[Runtime]\n", 2,
-                        "unknown section [Runtime] (expected [runtime] or [placement])");
+                        "unknown section [Runtime] (expected [runtime], [placement] or [node])");
 }
 
 static void test_key_outside_a_section_is_refused(void **state) {

@@ -1,0 +1,106 @@
+/*
+ * remote.h - the runtime's side of nodes: the table of the other nodes this process has heard of,
+ * the route a message to one of their actors takes, what arrives from them, monitors across a
+ * connection and node monitors. The node layer (nodes/node.c) attaches itself with remote_attach
+ * and reports what its net thread sees; the core never touches a socket.
+ *
+ * The node table. An id's node field (16 bits) is 0 for this process, else the index of an entry
+ * {name, incarnation}: one per life of a node, made when that life is first met (its session
+ * comes UP) or first named (spool_id_import of an id inside a message). Entries are never reused
+ * or freed before the runtime, so an index stays valid and means one life of one node: when a node
+ * restarts, every entry of its earlier lives becomes STALE and refuses sends with
+ * SPOOL_DEAD_STALE_INCARNATION. States: NEW (named, never UP: unknown_node), UP, DOWN (was UP:
+ * node_down), STALE. The table is an array of pointers published with release stores; an entry's
+ * name, incarnation and peer never change once published, its state is atomic.
+ *
+ * On the wire an id is its 48-bit local part and the session names the node; `to` 0 is the node
+ * actor (the receiving node's, which answers whereis) and `from` 0 a sender outside the runtime
+ * (a blocking spool_call_wait), whose replies come back to `to` 0 and complete the waiting call.
+ */
+#ifndef SPOOL_ACTORS_REMOTE_H
+#define SPOOL_ACTORS_REMOTE_H
+
+#include "spool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REMOTE_MAX_NODES 4096               /* entries per run (index 0 is this process) */
+#define REMOTE_LOCAL_MASK 0xffffffffffffull /* an id without its node: generation | slot */
+
+/* The flags of a message between nodes (the values of wire.h's WIRE_MSG_*). */
+#define REMOTE_REQUEST 0x1u /* request_id: the sender waits for a reply */
+#define REMOTE_REPLY 0x2u   /* the reply to request_id */
+#define REMOTE_ERROR 0x4u   /* the request failed there: data is an int32 SPOOL_E* */
+#define REMOTE_EXIT 0x8u    /* `from` ended: data is its int32 exit reason (a SPOOL_MSG_DOWN) */
+
+/* Runtime notices that travel as messages of reserved types (flags 0). */
+#define REMOTE_T_MONITOR 0xFFFF0100u       /* `from` monitors `to` */
+#define REMOTE_T_STOP 0xFFFF0101u          /* stop `to`: data is the int32 reason */
+#define REMOTE_T_WHEREIS 0xFFFF0102u       /* to the node actor, a request: data is the name */
+#define REMOTE_T_WHEREIS_REPLY 0xFFFF0103u /* its reply: data is the 8-byte local part */
+
+/* One message between nodes as the core and the node layer hand it over. */
+typedef struct remote_message {
+    uint64_t to;   /* route: the whole id (node index != 0); receive: the 48-bit local part */
+    uint64_t from; /* route: a local id (or 0); receive: the 48-bit local part at the sender */
+    uint32_t type;
+    uint32_t flags; /* REMOTE_* */
+    uint64_t request_id;
+    const void *data;
+    size_t size;
+} remote_message;
+
+/* What the node layer gives the core. Every function may be called from any thread. */
+typedef struct remote_ops {
+    /* Queues m for the node `peer` (what remote_node_up was given) in the life `incarnation`.
+     * 0, or SPOOL_EOVERLOAD (its queue is full), SPOOL_EMSGSIZE (over its max_message),
+     * SPOOL_ENOENT (not UP in that life any more), another error (counted as node_down). */
+    int (*send)(void *user, void *peer, uint64_t incarnation, const remote_message *m);
+    /* The peers for spool_node_peers (without dead_letters: the core adds its counts). */
+    int (*peers)(void *user, spool_node_peer *peers, size_t capacity, size_t *count);
+    void *user;
+} remote_ops;
+
+/*
+ * Attaches a node layer: this node's name and incarnation, the ops. Spawns the node actor (it
+ * answers REMOTE_T_WHEREIS). Errors: SPOOL_EINVAL, SPOOL_ESTATE
+ * (attached already, not running), SPOOL_ENOMEM and those of spool_spawn.
+ */
+int remote_attach(spool_runtime *rt, const char *name, uint64_t incarnation, const remote_ops *ops);
+
+/* Detaches it (the node layer has stopped sending and receiving): every entry UP goes DOWN with
+ * `reason` first (monitors fire noconnection). Sends to remote ids are unknown_node afterwards.
+ * The node actor is stopped. Idempotent. */
+void remote_detach(spool_runtime *rt, const char *reason);
+
+/* The node layer's net thread: a session with (name, incarnation) came UP; `peer` is what send
+ * will get for it. Earlier lives of that name become STALE (their DOWN came before, or comes now
+ * with `reason` "restarted"). Node monitors get NODEUP. Returns the entry's index, or 0 when the
+ * table is full (logged; its messages are then discarded). */
+uint32_t remote_node_up(spool_runtime *rt, const char *name, uint64_t incarnation, void *peer);
+
+/* The session of entry `index` ended: state DOWN, every monitor across it fires
+ * SPOOL_EXIT_NOCONNECTION, node monitors get NODEDOWN with `reason`. */
+void remote_node_down(spool_runtime *rt, uint32_t index, const char *reason);
+
+/* A message of entry `index`'s session (the net thread, in order): delivered here, or counted. */
+void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *m);
+
+/* A message route handed to send and the node layer could not write (its session ended first):
+ * counted as node_down (and a request's caller gets SPOOL_ENOENT). m->to is the whole id. */
+void remote_undelivered(spool_runtime *rt, uint32_t index, const remote_message *m,
+                        spool_dead_reason reason);
+
+/* Core, any thread: the route of message_deliver for ids of another node. Takes m. */
+struct message;
+int remote_deliver(spool_runtime *rt, spool_id to, struct message *m);
+
+/* Core: spool_monitor of a remote target from actor `self` (its home thread). */
+int remote_monitor(spool_runtime *rt, spool_id self, spool_id target);
+
+/* Runtime create/destroy. */
+int remote_create(spool_runtime *rt);
+void remote_destroy(spool_runtime *rt);
+
+#endif

@@ -1,12 +1,13 @@
 /*
- * net.c - a node's public calls (create, join, members, stats, destroy: any thread), the peer
- * table they read and the helpers the net thread shares. The thread itself, its sockets and its
- * zmq_poll loop are in net_thread.c; what a packet does to a peer's session is in session.c; the
- * design is in net.h.
+ * net.c - a node's public calls (create, join, members, stats, destroy, net_peer_send: any
+ * thread), the peer table they read and the helpers the net thread shares. The thread itself, its
+ * sockets and its zmq_poll loop are in net_thread.c; what a packet does to a peer's session is in
+ * session.c; the design is in net.h.
  */
 #include "nodes/net_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +163,8 @@ net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint) {
     snprintf(p->stats.name, sizeof p->stats.name, "%s", name);
     snprintf(p->stats.endpoint, sizeof p->stats.endpoint, "%s", endpoint);
     p->stats.state = NET_PEER_JOINING;
+    p->recv_seq = 1;
+    mpsc_init_ends(&p->producer, &p->consumer);
     if (key != NULL)
         memcpy(p->server_key, key->public_binary, KEYS_BINARY_SIZE);
     pthread_mutex_lock(&n->lock);
@@ -186,6 +189,24 @@ net_peer *net_peer_add(net_node *n, const char *name, const char *endpoint) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Calls from any thread                                                                          */
 /* ---------------------------------------------------------------------------------------------- */
+
+void net_outgoing_free(net_node *n, net_outgoing *m) {
+    memory_free(&n->allocator, m, sizeof *m + m->size);
+}
+
+void net_give_back(net_node *n, net_peer *p, net_outgoing *m, net_undelivered why) {
+    if (n->on_undelivered != NULL) {
+        wire_msg msg = {.to = m->to,
+                        .from = m->from,
+                        .type = m->type,
+                        .flags = m->flags,
+                        .request_id = m->request_id,
+                        .data = m->payload,
+                        .size = m->size};
+        n->on_undelivered(n->user, p, m->incarnation, &msg, why);
+    }
+    net_outgoing_free(n, m);
+}
 
 static void net_wake(net_node *n) {
     uint64_t one = 1;
@@ -233,12 +254,30 @@ static int net_check_config(const net_config *c, char *err, size_t err_size) {
         net_say(err, err_size, "an empty cluster name");
         return SPOOL_EINVAL;
     }
+    size_t max_message = c->max_message ? c->max_message : WIRE_DEFAULT_MAX_MESSAGE;
+    size_t queue_bytes = c->queue_bytes ? c->queue_bytes : NET_DEFAULT_QUEUE_BYTES;
+    if (max_message > UINT32_MAX) {
+        net_say(err, err_size, "max_message %zu is over %u bytes", max_message, UINT32_MAX);
+        return SPOOL_EINVAL;
+    }
+    if (queue_bytes < max_message + NET_QUEUED_OVERHEAD) {
+        net_say(err, err_size, "queue_bytes %zu cannot hold one message of max_message %zu",
+                queue_bytes, max_message);
+        return SPOOL_EINVAL;
+    }
     return 0;
 }
 
 static void net_free(net_node *n) {
-    for (size_t i = 0; i < n->peer_count; i++)
+    for (size_t i = 0; i < n->peer_count; i++) {
+        /* Normally empty by now (the net thread gives everything back as it closes); not if it
+         * stopped early. */
+        net_data_reset(n, n->peers[i], NET_UNDELIVERED_SHUTDOWN);
+        session_receive_reset(n, n->peers[i]);
+        memory_free(&n->allocator, n->peers[i]->blocked.slots,
+                    n->peers[i]->blocked.capacity * sizeof(uint64_t));
         memory_free(&n->allocator, n->peers[i], sizeof *n->peers[i]);
+    }
     memory_free(&n->allocator, n->peers, n->peer_capacity * sizeof *n->peers);
     keys_allowlist_destroy(&n->allow);
     keys_pair_wipe(&n->keys);
@@ -279,7 +318,11 @@ int net_node_create(const net_config *config, net_node **out, char *err, size_t 
     n->down_after_ms = config->down_after_ms ? config->down_after_ms : NET_DEFAULT_DOWN_AFTER_MS;
     n->insecure = config->insecure;
     n->on_event = config->on_event;
+    n->on_message = config->on_message;
+    n->on_undelivered = config->on_undelivered;
     n->user = config->user;
+    n->max_message = config->max_message ? config->max_message : WIRE_DEFAULT_MAX_MESSAGE;
+    n->queue_bytes = config->queue_bytes ? config->queue_bytes : NET_DEFAULT_QUEUE_BYTES;
     if (!n->insecure) {
         if ((rc = keys_load_secret(config->keys_dir, n->name, &n->keys, err, err_size)) != 0 ||
             (rc = keys_allowlist_load(config->keys_dir, allocator, &n->allow, err, err_size)) !=
@@ -397,8 +440,14 @@ void net_node_stats(net_node *n, net_stats *out, net_peer_stats *peers, size_t c
         stats.stale = n->stale;
         stats.discovered = n->discovered;
         stats.peer_count = n->peer_count;
-        for (size_t i = 0; peers != NULL && i < capacity && i < n->peer_count; i++)
-            peers[i] = n->peers[i]->stats;
+        for (size_t i = 0; peers != NULL && i < capacity && i < n->peer_count; i++) {
+            net_peer *p = n->peers[i];
+            peers[i] = p->stats;
+            /* relaxed: counters, each on its own */
+            peers[i].queued_messages = pr_load_64_relaxed(&p->queued_messages);
+            peers[i].queued_bytes = pr_load_64_relaxed(&p->queued_bytes);
+            peers[i].overload = pr_load_64_relaxed(&p->overload);
+        }
         pthread_mutex_unlock(&n->lock);
         /* zap is set before create returns and closed only after the loop, in destroy */
         zap_stats(n->zap, &stats.zap);
@@ -411,11 +460,111 @@ void net_node_destroy(net_node **node) {
     if (node == NULL || *node == NULL)
         return;
     net_node *n = *node;
+    /* No send gets in from now on, and those inside finish before the net thread gives every
+     * queue back: the store, then the loads of each peer's `senders` (a seq_cst fence between);
+     * a send adds to `senders`, then loads send_closed. One of the two sees the other. */
+    pr_store_int(&n->send_closed, 1);
+    pr_fence_seq_cst();
     pthread_mutex_lock(&n->lock);
+    for (size_t i = 0; i < n->peer_count; i++)
+        while (pr_load_64(&n->peers[i]->senders) != 0)
+            sched_yield();
     n->stopping = true;
     pthread_mutex_unlock(&n->lock);
     net_wake(n);
     pthread_join(n->thread, NULL);
     net_free(n);
     *node = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sending (any thread)                                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Whether the session of `incarnation` is UP now; its number into *session and what the peer
+ * accepts into *peer_max. */
+static bool net_link_read(net_peer *p, uint64_t incarnation, uint64_t *session,
+                          uint64_t *peer_max) {
+    for (;;) {
+        /* A sequence lock of one word: the net thread writes incarnation and max_message before
+         * the link word that names the session (release), and the link word changes at every UP
+         * and DOWN, never back to an earlier value: the same word before and after means the two
+         * fields read between belong to it. */
+        uint64_t before = pr_load_64(&p->link);
+        if ((before & 1) == 0)
+            return false;
+        uint64_t life = pr_load_64(&p->link_incarnation);
+        uint64_t max = pr_load_64(&p->link_max_message);
+        if (pr_load_64(&p->link) != before)
+            continue;
+        *session = before >> 1;
+        *peer_max = max;
+        return life == incarnation;
+    }
+}
+
+static int net_send_checked(net_node *n, net_peer *p, uint64_t incarnation, const wire_msg *msg) {
+    /* A send adds itself to `senders` (a read-modify-write, ordered before the load) and then
+     * looks at send_closed: see net_node_destroy. */
+    if (pr_load_int(&n->send_closed))
+        return SPOOL_ESTOPPED;
+    if (msg->size > n->max_message)
+        return SPOOL_EMSGSIZE;
+    uint64_t session = 0, peer_max = 0;
+    if (!net_link_read(p, incarnation, &session, &peer_max))
+        return SPOOL_ENOENT;
+    if (peer_max != 0 && msg->size > peer_max)
+        return SPOOL_EMSGSIZE;
+    uint64_t charge = (uint64_t)msg->size + NET_QUEUED_OVERHEAD;
+    /* Reserve first, so a refusal costs no allocation; racing sends may each see the other's
+     * reservation and both be refused near the bound (never both let over it). */
+    uint64_t before = pr_faa_64(&p->queued_bytes, charge);
+    if (before + charge > n->queue_bytes) {
+        pr_faa_64(&p->queued_bytes, (uint64_t)0 - charge);
+        pr_faa_64(&p->overload, 1);
+        return SPOOL_EFULL;
+    }
+    net_outgoing *m = memory_alloc(&n->allocator, sizeof *m + msg->size);
+    if (m == NULL) {
+        pr_faa_64(&p->queued_bytes, (uint64_t)0 - charge);
+        return SPOOL_ENOMEM;
+    }
+    m->to = msg->to;
+    m->from = msg->from;
+    m->request_id = msg->request_id;
+    m->type = msg->type;
+    m->flags = msg->flags;
+    m->size = msg->size;
+    m->session = session;
+    m->incarnation = incarnation;
+    if (msg->size)
+        memcpy(m->payload, msg->data, msg->size);
+    pr_faa_64(&p->queued_messages, 1);
+    /* The exchange inside publishes the block (its contents included) to the net thread. */
+    mpsc_push_end(&p->producer, &m->link);
+    /* The exchange, then the load of idle: a locked read-modify-write orders them (the fence is
+     * free after one). The net thread stores idle, fences, then looks at the queue's head: of the
+     * two, one sees the other, so a net thread about to sleep either sees this message or is
+     * woken. Only the send that takes idle from 1 to 0 writes: a burst costs one write. */
+    pr_fence_atomic_load();
+    if (pr_load_int(&p->idle)) {
+        int one = 1;
+        if (pr_cas_int(&p->idle, &one, 0))
+            net_wake(n);
+    }
+    return 0;
+}
+
+int net_peer_send(net_node *n, net_peer *p, uint64_t incarnation, const wire_msg *msg) {
+    if (n == NULL || p == NULL || msg == NULL || ((msg->to | msg->from) & ~WIRE_ID_MASK) != 0 ||
+        (msg->flags & ~WIRE_MSG_KNOWN_FLAGS) != 0 ||
+        (!(msg->flags & WIRE_MSG_HAS_REQUEST_ID) && msg->request_id != 0) ||
+        (msg->data == NULL && msg->size != 0))
+        return SPOOL_EINVAL;
+    pr_faa_64(&p->senders, 1);
+    pr_fence_atomic_load();
+    int rc = net_send_checked(n, p, incarnation, msg);
+    /* Last: destroy may free everything once this is 0 (the eventfd written above included). */
+    pr_faa_64(&p->senders, (uint64_t)0 - 1);
+    return rc;
 }

@@ -1,11 +1,13 @@
 /*
  * net_thread.c - the net thread of a node: it opens the ZeroMQ context, the ZAP handler and the
- * ROUTER, runs the zmq_poll loop over the eventfd, the ROUTER, the ZAP socket and every DEALER's
- * monitor, opens and closes the peers' DEALERs, and closes it all when the node stops. Every
- * packet a node receives is read here and handed to session.c.
+ * ROUTER, runs the zmq_poll loop over the eventfd, the ROUTER, the ZAP socket, every DEALER's
+ * monitor and the data DEALERs that wait for room, opens and closes the peers' DEALERs, and closes
+ * it all when the node stops. Every packet a node receives is read here and handed to session.c;
+ * each peer's turn at writing is net_send.c's (net.h has the design).
  */
 #include "nodes/net_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,20 +29,20 @@ static int net_set_int(void *socket, int option, int value) {
 /* A peer's DEALER                                                                                */
 /* ---------------------------------------------------------------------------------------------- */
 
-int net_dealer_open(net_node *n, net_peer *p) {
-    p->out_session = net_random64();
-    p->connected = false;
-    p->next_hello_ns = 0;
+/* One DEALER to the peer's ROUTER, with its monitor PAIR into *monitor; connected last, so the
+ * monitor sees every event of the connection. NULL (logged) on failure. */
+static void *net_dealer_socket(net_node *n, net_peer *p, const char *routing_id, int hwm,
+                               void **monitor) {
     char host[NET_ENDPOINT_SIZE], port[16], err[256] = "";
+    *monitor = NULL;
     void *dealer = zmq_socket(n->ctx, ZMQ_DEALER);
     if (dealer == NULL)
         goto fail;
-    if (net_set_int(dealer, ZMQ_LINGER, 0) != 0 ||
-        net_set_int(dealer, ZMQ_SNDHWM, NET_CTL_HWM) != 0 ||
+    if (net_set_int(dealer, ZMQ_LINGER, 0) != 0 || net_set_int(dealer, ZMQ_SNDHWM, hwm) != 0 ||
         net_set_int(dealer, ZMQ_RCVHWM, 1) != 0 ||
         net_set_int(dealer, ZMQ_RECONNECT_IVL, NET_RECONNECT_MS) != 0 ||
         net_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, NET_RECONNECT_MAX_MS) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_ROUTING_ID, n->name, strlen(n->name)) != 0)
+        zmq_setsockopt(dealer, ZMQ_ROUTING_ID, routing_id, strlen(routing_id)) != 0)
         goto fail;
     if (net_endpoint_split(p->stats.endpoint, host, sizeof host, port, sizeof port) == 0 &&
         net_host_ipv6(host) && net_set_int(dealer, ZMQ_IPV6, 1) != 0)
@@ -52,42 +54,63 @@ int net_dealer_open(net_node *n, net_peer *p) {
              ++n->monitor_sequence);
     if (zmq_socket_monitor(dealer, monitor_endpoint, NET_MONITOR_EVENTS) != 0)
         goto fail;
-    p->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
-    if (p->monitor == NULL || net_set_int(p->monitor, ZMQ_LINGER, 0) != 0 ||
-        zmq_connect(p->monitor, monitor_endpoint) != 0)
+    *monitor = zmq_socket(n->ctx, ZMQ_PAIR);
+    if (*monitor == NULL || net_set_int(*monitor, ZMQ_LINGER, 0) != 0 ||
+        zmq_connect(*monitor, monitor_endpoint) != 0)
         goto fail;
-    /* Connecting last: the monitor sees every event of the connection. */
     if (zmq_connect(dealer, p->stats.endpoint) != 0)
         goto fail;
-    p->dealer = dealer;
-    return 0;
+    return dealer;
 fail:
     net_log(n, "cannot open a socket to %s at %s: %s", p->stats.name, p->stats.endpoint,
             err[0] ? err : zmq_strerror(errno));
-    if (p->monitor != NULL) {
-        zmq_close(p->monitor);
-        p->monitor = NULL;
+    if (*monitor != NULL) {
+        zmq_close(*monitor);
+        *monitor = NULL;
     }
     if (dealer != NULL) {
         zmq_socket_monitor(dealer, NULL, 0);
         zmq_close(dealer);
     }
-    return SPOOL_ESYSTEM;
+    return NULL;
+}
+
+static void net_socket_close(void **socket, void **monitor, int linger_ms) {
+    if (*socket != NULL) {
+        zmq_socket_monitor(*socket, NULL, 0);
+        net_set_int(*socket, ZMQ_LINGER, linger_ms);
+        zmq_close(*socket);
+        *socket = NULL;
+    }
+    if (*monitor != NULL) {
+        zmq_close(*monitor);
+        *monitor = NULL;
+    }
+}
+
+int net_dealer_open(net_node *n, net_peer *p) {
+    p->out_session = net_random64();
+    p->connected = false;
+    p->next_hello_ns = 0;
+    char data_id[NET_NAME_SIZE + sizeof NET_DATA_ID_SUFFIX];
+    snprintf(data_id, sizeof data_id, "%s%s", n->name, NET_DATA_ID_SUFFIX);
+    p->dealer = net_dealer_socket(n, p, n->name, NET_CTL_HWM, &p->monitor);
+    if (p->dealer != NULL)
+        p->data = net_dealer_socket(n, p, data_id, NET_DATA_HWM, &p->data_monitor);
+    if (p->data == NULL) {
+        net_socket_close(&p->dealer, &p->monitor, 0);
+        return SPOOL_ESYSTEM;
+    }
+    return 0;
 }
 
 void net_dealer_close(net_node *n, net_peer *p, int linger_ms) {
     (void)n;
-    if (p->dealer != NULL) {
-        zmq_socket_monitor(p->dealer, NULL, 0);
-        net_set_int(p->dealer, ZMQ_LINGER, linger_ms);
-        zmq_close(p->dealer);
-        p->dealer = NULL;
-    }
-    if (p->monitor != NULL) {
-        zmq_close(p->monitor);
-        p->monitor = NULL;
-    }
+    net_socket_close(&p->dealer, &p->monitor, linger_ms);
+    /* What the data DEALER still holds belongs to a session that is over. */
+    net_socket_close(&p->data, &p->data_monitor, 0);
     p->connected = false;
+    p->data_blocked = false;
 }
 
 void net_send(net_node *n, net_peer *p, const void *packet, int size) {
@@ -99,14 +122,12 @@ void net_send(net_node *n, net_peer *p, const void *packet, int size) {
         net_stat_add(n, &p->stats.bytes_out, (uint64_t)size);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* The loop                                                                                       */
-/* ---------------------------------------------------------------------------------------------- */
-
-/* Reads what the DEALER's monitor reported. */
-static void net_read_monitor(net_node *n, net_peer *p, int64_t now) {
-    void *monitor = p->monitor;
-    while (monitor != NULL && monitor == p->monitor) {
+/* Reads what a DEALER's monitor reported (`data`: the data DEALER's, else the ctl one's). */
+static void net_read_monitor(net_node *n, net_peer *p, bool data, int64_t now) {
+    void **slot = data ? &p->data_monitor : &p->monitor;
+    void *monitor = *slot;
+    /* Until it is empty, or closed by what an event did (the session ended: new sockets). */
+    while (monitor != NULL && monitor == *slot) {
         zmq_msg_t event, address;
         zmq_msg_init(&event);
         if (zmq_msg_recv(&event, monitor, ZMQ_DONTWAIT) < 0) {
@@ -129,13 +150,18 @@ static void net_read_monitor(net_node *n, net_peer *p, int64_t now) {
                 break;
         }
         zmq_msg_close(&event);
-        session_monitor_event(n, p, number, value, now);
+        session_monitor_event(n, p, data, number, value, now);
     }
 }
 
-/* Reads up to NET_RECEIVE_BATCH messages from the ROUTER. */
+/* Reads up to NET_RECEIVE_BATCH packets, NET_RECEIVE_BYTES, NET_RECEIVE_MESSAGES or NET_ROUND_NS
+ * from the ROUTER. */
 static void net_read_router(net_node *n, int64_t now) {
-    for (int i = 0; i < NET_RECEIVE_BATCH; i++) {
+    size_t bytes = 0, messages = 0;
+    int64_t stop = now + NET_ROUND_NS;
+    for (int i = 0; i < NET_RECEIVE_BATCH && bytes < NET_RECEIVE_BYTES &&
+                    messages < NET_RECEIVE_MESSAGES && (i == 0 || net_now_ns() < stop);
+         i++) {
         zmq_msg_t id, body;
         zmq_msg_init(&id);
         if (zmq_msg_recv(&id, n->router, ZMQ_DONTWAIT) < 0) {
@@ -168,7 +194,8 @@ static void net_read_router(net_node *n, int64_t now) {
             snprintf(words, sizeof words, "%zu frames after the routing id, want 1", extra + 1);
             session_malformed(n, NULL, NET_MALFORMED_FRAMES, words, &body, now);
         } else {
-            session_packet(n, &id, &body, now);
+            bytes += zmq_msg_size(&body);
+            messages += session_packet(n, &id, &body, now);
         }
         zmq_msg_close(&body);
         zmq_msg_close(&id);
@@ -207,9 +234,35 @@ static bool net_close_done(net_node *n, int64_t now) {
     return true;
 }
 
+/* Whether the loop may sleep: nothing to write now. Before it says so it marks every queue idle
+ * (but those waiting for POLLOUT: that wakes it) and looks at the queues again, so a send either
+ * is seen here or sees the mark and wakes the thread. */
+static bool net_may_sleep(net_node *n) {
+    for (size_t i = 0; i < n->peer_count; i++)
+        if (net_data_ready(n->peers[i]))
+            return false;
+    for (size_t i = 0; i < n->peer_count; i++) {
+        int idle = n->peers[i]->data_blocked ? 0 : 1;
+        if (pr_load_int(&n->peers[i]->idle) != idle)
+            pr_store_int(&n->peers[i]->idle, idle);
+    }
+    /* The marks, then the queues' heads (a send: its exchange of the head, then the mark). */
+    pr_fence_seq_cst();
+    for (size_t i = 0; i < n->peer_count; i++)
+        if (net_data_ready(n->peers[i]))
+            return false;
+    return true;
+}
+
+/* What one poll item is for. */
+typedef enum net_watch { NET_WATCH_MONITOR, NET_WATCH_DATA_MONITOR, NET_WATCH_ROOM } net_watch;
+
 static void net_run(net_node *n) {
-    zmq_pollitem_t items[3 + NET_MAX_PEERS];
-    net_peer *watched[NET_MAX_PEERS];
+    zmq_pollitem_t items[3 + 3 * NET_MAX_PEERS];
+    struct {
+        net_peer *peer;
+        net_watch what;
+    } watched[3 * NET_MAX_PEERS];
     for (;;) {
         int64_t now = net_now_ns();
         int64_t deadline = session_timers(n, now);
@@ -218,20 +271,34 @@ static void net_run(net_node *n) {
                 return;
             deadline = n->close_deadline_ns;
         }
-        size_t count = 0, monitors = 0;
+        size_t count = 0, watches = 0;
         items[count++] = (zmq_pollitem_t){NULL, n->wake_fd, ZMQ_POLLIN, 0};
         items[count++] = (zmq_pollitem_t){n->router, 0, ZMQ_POLLIN, 0};
         if (n->zap != NULL)
             items[count++] = (zmq_pollitem_t){zap_socket(n->zap), 0, ZMQ_POLLIN, 0};
-        size_t first_monitor = count;
+        size_t first_watch = count;
         for (size_t i = 0; i < n->peer_count; i++) {
-            if (n->peers[i]->monitor == NULL)
-                continue;
-            watched[monitors++] = n->peers[i];
-            items[count++] = (zmq_pollitem_t){n->peers[i]->monitor, 0, ZMQ_POLLIN, 0};
+            net_peer *p = n->peers[i];
+            if (p->monitor != NULL) {
+                watched[watches].peer = p;
+                watched[watches++].what = NET_WATCH_MONITOR;
+                items[count++] = (zmq_pollitem_t){p->monitor, 0, ZMQ_POLLIN, 0};
+            }
+            if (p->data_monitor != NULL) {
+                watched[watches].peer = p;
+                watched[watches++].what = NET_WATCH_DATA_MONITOR;
+                items[count++] = (zmq_pollitem_t){p->data_monitor, 0, ZMQ_POLLIN, 0};
+            }
+            if (p->data != NULL && p->data_blocked) { /* only while a packet waits for room */
+                watched[watches].peer = p;
+                watched[watches++].what = NET_WATCH_ROOM;
+                items[count++] = (zmq_pollitem_t){p->data, 0, ZMQ_POLLOUT, 0};
+            }
         }
         long timeout = -1;
-        if (deadline != INT64_MAX) {
+        if (!n->closing && !net_may_sleep(n)) {
+            timeout = 0;
+        } else if (deadline != INT64_MAX) {
             int64_t wait = deadline - now;
             timeout = wait <= 0 ? 0 : (long)((wait + 999999) / 1000000);
         }
@@ -256,9 +323,23 @@ static void net_run(net_node *n) {
          * first (its GOODBYE, say). */
         if (items[1].revents & ZMQ_POLLIN)
             net_read_router(n, now);
-        for (size_t i = 0; i < monitors; i++)
-            if (items[first_monitor + i].revents & ZMQ_POLLIN)
-                net_read_monitor(n, watched[i], now);
+        for (size_t i = 0; i < watches; i++) {
+            net_peer *p = watched[i].peer;
+            short revents = items[first_watch + i].revents;
+            if (watched[i].what == NET_WATCH_ROOM) {
+                /* the socket may be gone (a session ended above): then nothing is blocked */
+                if (revents & ZMQ_POLLOUT)
+                    p->data_blocked = false;
+            } else if (revents & ZMQ_POLLIN) {
+                net_read_monitor(n, p, watched[i].what == NET_WATCH_DATA_MONITOR, now);
+            }
+        }
+        if (!n->closing && n->peer_count > 0) {
+            int64_t stop = net_now_ns() + NET_ROUND_NS;
+            size_t first = n->first_turn++ % n->peer_count;
+            for (size_t k = 0; k < n->peer_count; k++)
+                net_data_turn(n, n->peers[(first + k) % n->peer_count], stop);
+        }
     }
 }
 
@@ -279,9 +360,9 @@ static int net_open(net_node *n, char *err, size_t err_size) {
         net_say(err, err_size, "cannot make a ZeroMQ context: %s", zmq_strerror(errno));
         return SPOOL_ESYSTEM;
     }
-    /* Each peer costs three sockets (its DEALER, the monitor libzmq binds, the PAIR reading it),
-     * and a DEALER closed after a GOODBYE lingers a while: room for all of them. */
-    zmq_ctx_set(n->ctx, ZMQ_MAX_SOCKETS, 4 * NET_MAX_PEERS + 16);
+    /* Each peer costs six sockets (two DEALERs, the monitors libzmq binds for them, the PAIRs
+     * reading those), and a DEALER closed after a GOODBYE lingers a while: room for all of them. */
+    zmq_ctx_set(n->ctx, ZMQ_MAX_SOCKETS, 8 * NET_MAX_PEERS + 16);
     if (!n->insecure && (rc = zap_open(n->ctx, n->allow, &n->zap, err, err_size)) != 0)
         goto fail;
     n->router = zmq_socket(n->ctx, ZMQ_ROUTER);
@@ -320,8 +401,11 @@ fail:
 }
 
 static void net_close_all(net_node *n) {
-    for (size_t i = 0; i < n->peer_count; i++)
+    for (size_t i = 0; i < n->peer_count; i++) {
         net_dealer_close(n, n->peers[i], 0);
+        net_data_reset(n, n->peers[i], NET_UNDELIVERED_SHUTDOWN);
+        session_receive_reset(n, n->peers[i]);
+    }
     zmq_close(n->router);
     n->router = NULL;
     zap_close(&n->zap);

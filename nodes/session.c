@@ -1,12 +1,14 @@
 /*
  * session.c - a peer's session as the net thread sees it: the three-legged handshake (HELLO,
  * WELCOME, the first HEARTBEAT), heartbeats and their acknowledgements, the ways a session ends
- * (GOODBYE, a closed connection, silence, a new incarnation or session, a protocol error) and the
- * events each step raises. Every packet a node receives passes session_packet after the ROUTER.
- * Net thread only; the design is in net.h.
+ * (GOODBYE, a closed connection, silence, a new incarnation or session, a protocol error), the
+ * events each step raises, and the receiving half of the data path (DATA and FRAGMENT: sequence
+ * numbers, reassembly, on_message). Every packet a node receives passes session_packet after the
+ * ROUTER. Net thread only; the design is in net.h.
  */
 #include "nodes/net_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +21,7 @@ static void send_hello(net_node *n, net_peer *p, wire_kind kind) {
                         .incarnation = n->incarnation,
                         .session = p->out_session,
                         .heartbeat_ms = n->heartbeat_ms,
-                        .max_message = (uint32_t)WIRE_DEFAULT_MAX_MESSAGE,
+                        .max_message = (uint32_t)n->max_message,
                         .echo_session = p->in_session};
     memcpy(hello.name, n->name, sizeof hello.name);
     memcpy(hello.endpoint, n->endpoint, sizeof hello.endpoint);
@@ -28,7 +30,8 @@ static void send_hello(net_node *n, net_peer *p, wire_kind kind) {
 }
 
 static void send_heartbeat(net_node *n, net_peer *p, wire_kind kind, uint64_t sent_ns) {
-    wire_heartbeat heartbeat = {.session = p->out_session, .sent_ns = sent_ns};
+    wire_heartbeat heartbeat = {
+        .session = p->out_session, .sent_ns = sent_ns, .last_seq_received = p->recv_seq - 1};
     unsigned char packet[WIRE_HEADER_SIZE + WIRE_HEARTBEAT_BODY];
     net_send(n, p, packet, wire_heartbeat_write(packet, sizeof packet, kind, &heartbeat));
 }
@@ -43,7 +46,7 @@ static void send_goodbye(net_node *n, net_peer *p, const char *reason) {
 /* Tells p the peers this node has in session (but p), in as many packets as they take: how a node
  * that joined one member meets the others. */
 static void send_members(net_node *n, net_peer *p) {
-    unsigned char packet[NET_MAX_FRAME / 2];
+    unsigned char packet[NET_MEMBERS_PACKET];
     wire_members_builder builder;
     wire_members_begin(&builder, packet, sizeof packet, p->out_session);
     for (size_t i = 0; i < n->peer_count; i++) {
@@ -68,7 +71,7 @@ static void send_members(net_node *n, net_peer *p) {
 static void emit(net_node *n, net_event_kind kind, net_peer *p, const char *reason) {
     if (n->on_event == NULL)
         return;
-    net_event event = {kind, p->stats.name, p->stats.incarnation, reason};
+    net_event event = {kind, p->stats.name, p->stats.incarnation, reason, p};
     n->on_event(n->user, &event);
 }
 
@@ -94,6 +97,7 @@ static void session_up(net_node *n, net_peer *p, int64_t now) {
     set_state(n, p, NET_PEER_UP);
     p->last_heard_ns = now;
     p->miss_logged = false;
+    net_data_up(n, p); /* sends from on_event's NODE_UP are taken */
     emit(n, NET_NODE_UP, p, NULL);
     /* A heartbeat at once, before anything else: for an acceptor it is the handshake's third
      * leg, and what follows it on the DEALER (MEMBERS) finds the peer UP. */
@@ -101,39 +105,64 @@ static void session_up(net_node *n, net_peer *p, int64_t now) {
     send_members(n, p);
 }
 
-/* Forgets the peer's session; the DEALER is closed by the caller. */
-static void forget_session(net_peer *p) {
+/* Frees the message being reassembled. */
+static void drop_assembly(net_node *n, net_peer *p) {
+    memory_free(&n->allocator, p->assembly, p->assembly_size);
+    p->assembly = NULL;
+    p->assembly_seq = p->assembly_size = p->assembly_offset = 0;
+}
+
+void session_receive_reset(net_node *n, net_peer *p) {
+    drop_assembly(n, p);
+    p->recv_seq = 1;
+}
+
+/* Forgets the peer's session; the DEALERs are closed by the caller. */
+static void forget_session(net_node *n, net_peer *p) {
     p->have_hello = false;
     p->in_session = 0;
     p->miss_logged = false;
+    session_receive_reset(n, p);
 }
 
-/* The session ends for `reason` and a new one is tried at once, on a new DEALER: whatever was
- * queued for the old session is dropped with the old socket. */
+/* The peer's session is `session` from now on: a new one starts its messages from seq 1. */
+static void take_session(net_node *n, net_peer *p, uint64_t session) {
+    if (p->in_session != session)
+        session_receive_reset(n, p);
+    p->in_session = session;
+}
+
+/* The session ends for `reason` and a new one is tried at once, on new DEALERs: whatever was
+ * written to the old ones and not yet sent is dropped with them; what was still queued comes back
+ * (on_undelivered NODE_DOWN), after the event. */
 static void session_down(net_node *n, net_peer *p, const char *reason, int64_t now) {
     (void)now;
     bool was_up = p->stats.state == NET_PEER_UP;
+    net_data_unpublish(n, p);
     net_dealer_close(n, p, 0);
-    forget_session(p);
+    forget_session(n, p);
     set_state(n, p, NET_PEER_JOINING);
     if (was_up) {
         net_log(n, "%s is down: %s", p->stats.name, reason);
         emit(n, NET_NODE_DOWN, p, reason);
     }
+    net_data_reset(n, p, NET_UNDELIVERED_NODE_DOWN);
     net_dealer_open(n, p);
 }
 
-/* The peer said GOODBYE: DOWN (if it was UP), then answer GOODBYE on the DEALER, which is then
+/* The peer said GOODBYE: DOWN (if it was UP), then answer GOODBYE on the ctl DEALER, which is then
  * closed (flushing the answer in the background) and not opened again. The event comes first, so
  * the peer's destroy returns only after this node has told its user. */
 static void session_goodbye(net_node *n, net_peer *p) {
     bool was_up = p->stats.state == NET_PEER_UP;
+    net_data_unpublish(n, p);
     set_state(n, p, NET_PEER_DOWN);
     if (was_up)
         emit(n, NET_NODE_DOWN, p, "goodbye");
+    net_data_reset(n, p, NET_UNDELIVERED_NODE_DOWN);
     send_goodbye(n, p, "goodbye");
     net_dealer_close(n, p, NET_GOODBYE_LINGER_MS);
-    forget_session(p);
+    forget_session(n, p);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -248,7 +277,8 @@ static void on_hello(net_node *n, net_peer *p, const wire_hello *hello, zmq_msg_
         set_state(n, p, NET_PEER_JOINING);
     if (p->dealer == NULL && net_dealer_open(n, p) != 0)
         return;
-    p->in_session = hello->session;
+    take_session(n, p, hello->session);
+    p->max_message = hello->max_message;
     p->have_hello = true;
     set_incarnation(n, p, hello->incarnation);
     send_hello(n, p, WIRE_WELCOME);
@@ -266,7 +296,8 @@ static void on_welcome(net_node *n, net_peer *p, const wire_hello *welcome, int6
             session_down(n, p, "session restarted", now);
         return; /* else a second answer to the same HELLO */
     }
-    p->in_session = welcome->session;
+    take_session(n, p, welcome->session);
+    p->max_message = welcome->max_message;
     p->have_hello = true;
     set_incarnation(n, p, welcome->incarnation);
     session_up(n, p, now);
@@ -334,8 +365,151 @@ static void on_members(net_node *n, net_peer *p, wire_packet *packet, int64_t no
     }
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The data path: receiving                                                                       */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Whether a DATA or FRAGMENT of `session` belongs to p's session, which it then proves alive (and
+ * UP: from an acceptor's side it is a third leg, like HEARTBEAT). Else counted stale. */
+static bool data_session(net_node *n, net_peer *p, uint64_t session, int64_t now) {
+    if (p == NULL || !p->have_hello || session != p->in_session) {
+        count_stale(n);
+        return false;
+    }
+    p->last_heard_ns = now;
+    if (p->stats.state == NET_PEER_JOINING)
+        session_up(n, p, now);
+    return p->stats.state == NET_PEER_UP;
+}
+
+static void sequence_error(net_node *n, net_peer *p, zmq_msg_t *body, int64_t now,
+                           const char *format, ...) __attribute__((format(printf, 5, 6)));
+
+/* Ends p's session: a packet out of sequence. */
+static void sequence_error(net_node *n, net_peer *p, zmq_msg_t *body, int64_t now,
+                           const char *format, ...) {
+    char words[160];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(words, sizeof words, format, args);
+    va_end(args);
+    session_malformed(n, p, NET_MALFORMED_SEQUENCE, words, body, now);
+}
+
+static void count_received(net_node *n, net_peer *p, uint64_t messages, uint64_t fragments) {
+    pthread_mutex_lock(&n->lock);
+    p->stats.messages_in += messages;
+    p->stats.fragments_in += fragments;
+    p->stats.last_seq_received = p->recv_seq - 1;
+    pthread_mutex_unlock(&n->lock);
+}
+
+static void deliver(net_node *n, net_peer *p, const wire_msg *msg) {
+    if (n->on_message != NULL)
+        n->on_message(n->user, p, p->stats.incarnation, msg);
+}
+
+static size_t on_data(net_node *n, net_peer *p, wire_packet *packet, zmq_msg_t *body, int64_t now) {
+    if (!data_session(n, p, packet->data.session, now))
+        return 0;
+    if (packet->data.first_seq != p->recv_seq) {
+        sequence_error(n, p, body, now, "DATA of seq %llu, want %llu",
+                       (unsigned long long)packet->data.first_seq, (unsigned long long)p->recv_seq);
+        return 0;
+    }
+    p->recv_seq += packet->data.count; /* wire_parse refused a count that wraps */
+    wire_msg msg;
+    uint64_t delivered = 0;
+    while (wire_data_next(packet, &msg, NULL, 0) == 1) {
+        deliver(n, p, &msg);
+        delivered++;
+    }
+    count_received(n, p, delivered, 0);
+    return delivered;
+}
+
+static bool same_header(const wire_msg *a, const wire_msg *b) {
+    return a->to == b->to && a->from == b->from && a->type == b->type && a->flags == b->flags &&
+           a->request_id == b->request_id;
+}
+
+/* A FRAGMENT: the first piece of a message (offset 0) takes the next seq and opens the one
+ * reassembly; each next piece must continue it exactly. */
+static size_t on_fragment(net_node *n, net_peer *p, const wire_fragment *f, zmq_msg_t *body,
+                          int64_t now) {
+    if (!data_session(n, p, f->session, now))
+        return 0;
+    if (f->offset == 0) {
+        if (p->assembly != NULL) {
+            sequence_error(n, p, body, now, "FRAGMENT of seq %llu while seq %llu is open",
+                           (unsigned long long)f->seq, (unsigned long long)p->assembly_seq);
+            return 0;
+        }
+        if (f->seq != p->recv_seq) {
+            sequence_error(n, p, body, now, "FRAGMENT of seq %llu, want %llu",
+                           (unsigned long long)f->seq, (unsigned long long)p->recv_seq);
+            return 0;
+        }
+        p->recv_seq++;
+        if (f->piece_size == f->total_size) { /* one piece: nothing to reassemble */
+            wire_msg msg = f->header;
+            msg.data = f->piece;
+            msg.size = f->piece_size;
+            deliver(n, p, &msg);
+            count_received(n, p, 1, 1);
+            return 1;
+        }
+        /* total_size <= max_message (wire_parse's limit): this node's own bound */
+        p->assembly = memory_alloc(&n->allocator, (size_t)f->total_size);
+        if (p->assembly == NULL) {
+            net_log(n, "no memory to reassemble a message of %llu bytes from %s",
+                    (unsigned long long)f->total_size, p->stats.name);
+            session_down(n, p, "out of memory", now);
+            return 0;
+        }
+        p->assembly_header = f->header;
+        p->assembly_seq = f->seq;
+        p->assembly_size = f->total_size;
+        p->assembly_offset = 0;
+    } else if (p->assembly == NULL) {
+        sequence_error(n, p, body, now,
+                       "FRAGMENT of seq %llu at %llu of %llu bytes: no message open",
+                       (unsigned long long)f->seq, (unsigned long long)f->offset,
+                       (unsigned long long)f->total_size);
+        return 0;
+    } else if (f->seq != p->assembly_seq || f->total_size != p->assembly_size ||
+               f->offset != p->assembly_offset || !same_header(&f->header, &p->assembly_header)) {
+        sequence_error(n, p, body, now,
+                       "FRAGMENT of seq %llu at %llu of %llu bytes does not continue seq %llu "
+                       "(%llu of %llu bytes)",
+                       (unsigned long long)f->seq, (unsigned long long)f->offset,
+                       (unsigned long long)f->total_size, (unsigned long long)p->assembly_seq,
+                       (unsigned long long)p->assembly_offset,
+                       (unsigned long long)p->assembly_size);
+        return 0;
+    }
+    memcpy(p->assembly + f->offset, f->piece, f->piece_size);
+    p->assembly_offset += f->piece_size;
+    if (p->assembly_offset < p->assembly_size) {
+        count_received(n, p, 0, 1);
+        return 0;
+    }
+    wire_msg msg = p->assembly_header;
+    msg.data = p->assembly;
+    msg.size = (uint32_t)p->assembly_size;
+    deliver(n, p, &msg);
+    count_received(n, p, 1, 1);
+    drop_assembly(n, p);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Who sent it, and what it does                                                                  */
+/* ---------------------------------------------------------------------------------------------- */
+
 /* Who sent it: under CURVE the name the ZAP handler gave its key; insecure, its routing id when
- * that is a node name (every node's DEALER uses its name). "" when neither. */
+ * that is a node name, or a node name and NET_DATA_ID_SUFFIX (every node's ctl DEALER uses its
+ * name, its data DEALER that). "" when neither. */
 static void sender_name(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, char *out) {
     out[0] = '\0';
     if (!n->insecure) {
@@ -344,6 +518,10 @@ static void sender_name(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, cha
         return;
     }
     size_t size = zmq_msg_size(routing_id);
+    const size_t suffix = sizeof NET_DATA_ID_SUFFIX - 1;
+    if (size > suffix && memcmp((const char *)zmq_msg_data(routing_id) + size - suffix,
+                                NET_DATA_ID_SUFFIX, suffix) == 0)
+        size -= suffix;
     if (size == 0 || size > WIRE_NAME_MAX)
         return;
     memcpy(out, zmq_msg_data(routing_id), size);
@@ -352,7 +530,7 @@ static void sender_name(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, cha
         out[0] = '\0';
 }
 
-void session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t now) {
+size_t session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t now) {
     char sender[NET_NAME_SIZE];
     sender_name(n, routing_id, body, sender);
     net_peer *p = sender[0] ? net_peer_find(n, sender) : NULL;
@@ -362,15 +540,17 @@ void session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t
 
     wire_packet packet;
     char words[160];
-    int rc = wire_parse(zmq_msg_data(body), size, NULL, &packet, words, sizeof words);
+    /* This node's own max_message bounds what it takes (and reassembles). */
+    wire_limits limits = {.max_packet = 0, .max_message = n->max_message};
+    int rc = wire_parse(zmq_msg_data(body), size, &limits, &packet, words, sizeof words);
     if (rc != 0) {
         session_malformed(n, p, classify(rc, words), words, body, now);
-        return;
+        return 0;
     }
     if (n->closing) { /* only the answers to our GOODBYE matter now */
         if (packet.kind == WIRE_GOODBYE)
             on_goodbye(n, p, &packet.goodbye);
-        return;
+        return 0;
     }
     switch (packet.kind) {
     case WIRE_HELLO:
@@ -402,18 +582,24 @@ void session_packet(net_node *n, zmq_msg_t *routing_id, zmq_msg_t *body, int64_t
         on_members(n, p, &packet, now);
         break;
     case WIRE_DATA:
+        return on_data(n, p, &packet, body, now);
     case WIRE_FRAGMENT:
-        session_malformed(n, NULL, NET_MALFORMED_UNSUPPORTED, wire_kind_name(packet.kind), body,
-                          now);
-        break;
+        return on_fragment(n, p, &packet.fragment, body, now);
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Socket events, joins, timers, closing                                                          */
 /* ---------------------------------------------------------------------------------------------- */
 
-void session_monitor_event(net_node *n, net_peer *p, uint16_t event, uint32_t value, int64_t now) {
+void session_monitor_event(net_node *n, net_peer *p, bool data, uint16_t event, uint32_t value,
+                           int64_t now) {
+    if (data) { /* the data DEALER: its connection closing ends the session too */
+        if (event == ZMQ_EVENT_DISCONNECTED && !n->closing && p->stats.state == NET_PEER_UP)
+            session_down(n, p, "disconnected", now);
+        return;
+    }
     if (n->closing) {
         if (event == ZMQ_EVENT_DISCONNECTED)
             p->goodbye_awaited = false; /* it cannot answer any more */
@@ -522,10 +708,12 @@ void session_begin_close(net_node *n, int64_t now) {
     for (size_t i = 0; i < n->peer_count; i++) {
         net_peer *p = n->peers[i];
         bool was_up = p->stats.state == NET_PEER_UP;
+        net_data_unpublish(n, p);
         if (p->stats.state != NET_PEER_DOWN)
             set_state(n, p, NET_PEER_DOWN);
         if (was_up)
             emit(n, NET_NODE_DOWN, p, "shutdown");
+        net_data_reset(n, p, NET_UNDELIVERED_SHUTDOWN);
         if (p->dealer == NULL)
             continue;
         send_goodbye(n, p, "shutdown");

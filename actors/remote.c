@@ -30,14 +30,28 @@ typedef struct node_watch {
 typedef struct remote_entry {
     char name[SPOOL_NODE_NAME_MAX + 1];     /* fixed once published */
     uint64_t incarnation;                   /* fixed */
+    uint32_t index;                         /* fixed: its place in the table */
     void *peer;                             /* set (under lock) before the first UP is published */
     int state;                              /* atomic: ENTRY_* */
     uint64_t dead[SPOOL_DEAD_REASON_COUNT]; /* atomic add: sends to it that became dead letters */
     remote_watch *watches;                  /* under lock */
 } remote_entry;
 
+/* A request routed to a node and not answered yet: failed when that node's session ends. */
+typedef struct remote_call {
+    struct remote_call *next;
+    spool_id caller; /* a local actor, or SPOOL_ID_NONE for a blocking caller outside */
+    uint64_t request_id;
+    spool_id target;
+    uint32_t index; /* the node entry it went to */
+} remote_call;
+
+#define CALL_BUCKETS 1024
+
 typedef struct remote_state {
-    pthread_mutex_t lock; /* entry creation, watches, node watches, attach/detach */
+    pthread_mutex_t calls_lock;
+    remote_call *calls[CALL_BUCKETS]; /* under calls_lock, hashed by (caller, request_id) */
+    pthread_mutex_t lock;             /* entry creation, watches, node watches, attach/detach */
     remote_entry *entries[REMOTE_MAX_NODES]; /* atomic pointers; [0] unused */
     uint32_t count;                          /* entries made, + 1 (under lock) */
     int attached;                            /* atomic */
@@ -68,6 +82,7 @@ int remote_create(spool_runtime *rt) {
         return SPOOL_ENOMEM;
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->calls_lock, NULL);
     r->count = 1;
     rt->remote = r;
     return 0;
@@ -91,6 +106,13 @@ void remote_destroy(spool_runtime *rt) {
         r->node_watches = w->next;
         memory_free(&rt->allocator, w, sizeof *w);
     }
+    for (size_t b = 0; b < CALL_BUCKETS; b++)
+        while (r->calls[b]) {
+            remote_call *c = r->calls[b];
+            r->calls[b] = c->next;
+            memory_free(&rt->allocator, c, sizeof *c);
+        }
+    pthread_mutex_destroy(&r->calls_lock);
     pthread_mutex_destroy(&r->lock);
     memory_free(&rt->allocator, r, sizeof *r);
     rt->remote = NULL;
@@ -123,6 +145,7 @@ static uint32_t entry_find_or_add_locked(spool_runtime *rt, const char *name,
     if (r->name[0] && strcmp(name, r->name) == 0)
         e->state = ENTRY_STALE;
     uint32_t index = r->count++;
+    e->index = index;
     pr_store_ptr(&r->entries[index], e);
     return index;
 }
@@ -266,6 +289,77 @@ int spool_node_peers(spool_runtime *rt, spool_node_peer *peers, size_t capacity,
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Calls in flight: a request to another node is remembered until its answer comes, so that the
+ * end of that node's session answers it (SPOOL_ENOENT) rather than the caller's timeout, or never.
+ */
+
+static size_t call_bucket(spool_id caller, uint64_t request_id) {
+    uint64_t h = (caller ^ (request_id * 0x9E3779B97F4A7C15u)) * 0xff51afd7ed558ccdu;
+    return (size_t)(h >> 54) % CALL_BUCKETS;
+}
+
+static int call_add(spool_runtime *rt, spool_id caller, uint64_t request_id, spool_id target) {
+    remote_state *r = rt->remote;
+    remote_call *c = memory_alloc(&rt->allocator, sizeof *c);
+    if (!c)
+        return SPOOL_ENOMEM;
+    *c = (remote_call){
+        .caller = caller, .request_id = request_id, .target = target, .index = id_node(target)};
+    size_t b = call_bucket(caller, request_id);
+    pthread_mutex_lock(&r->calls_lock);
+    c->next = r->calls[b];
+    r->calls[b] = c;
+    pthread_mutex_unlock(&r->calls_lock);
+    return 0;
+}
+
+/* Forgets the call (an answer came, or it was refused); whether it was there. */
+static int call_take(spool_runtime *rt, spool_id caller, uint64_t request_id) {
+    remote_state *r = rt->remote;
+    size_t b = call_bucket(caller, request_id);
+    remote_call *found = NULL;
+    pthread_mutex_lock(&r->calls_lock);
+    for (remote_call **pp = &r->calls[b]; *pp; pp = &(*pp)->next)
+        if ((*pp)->caller == caller && (*pp)->request_id == request_id) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+    pthread_mutex_unlock(&r->calls_lock);
+    if (found)
+        memory_free(&rt->allocator, found, sizeof *found);
+    return found != NULL;
+}
+
+/* Entry `index` went down: every call in flight to it is answered SPOOL_ENOENT. */
+static void calls_fail(spool_runtime *rt, uint32_t index) {
+    remote_state *r = rt->remote;
+    remote_call *failed = NULL;
+    pthread_mutex_lock(&r->calls_lock);
+    for (size_t b = 0; b < CALL_BUCKETS; b++)
+        for (remote_call **pp = &r->calls[b]; *pp;) {
+            remote_call *c = *pp;
+            if (c->index == index) {
+                *pp = c->next;
+                c->next = failed;
+                failed = c;
+            } else
+                pp = &c->next;
+        }
+    pthread_mutex_unlock(&r->calls_lock);
+    while (failed) {
+        remote_call *c = failed;
+        failed = c->next;
+        if (c->caller == SPOOL_ID_NONE)
+            request_complete_foreign(rt, c->request_id, NULL, SPOOL_ENOENT);
+        else
+            message_notify(rt, c->caller, c->target, MSG_REPLY_ERROR, SPOOL_ENOENT, c->request_id,
+                           0, NULL, 0);
+        memory_free(&rt->allocator, c, sizeof *c);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Sending                                                                                        */
 
 /* A message leaving: its kind as wire flags and type. 0, or -1 for kinds that never leave. */
@@ -355,6 +449,10 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
     int32_t word = 0;
     if (outgoing(m, &out, &word) != 0)
         return refuse(rt, e, SPOOL_DEAD_NO_RECEIVER, to, m, SPOOL_EINVAL);
+    /* Remembered before it leaves: the answer may come before send returns. */
+    int is_call = (out.flags & REMOTE_REQUEST) != 0;
+    if (is_call && call_add(rt, out.from, out.request_id, to) != 0)
+        return refuse(rt, e, SPOOL_DEAD_NODE_DOWN, to, m, SPOOL_ENOMEM);
     /* Announce the send before reading `attached` (Dekker with remote_detach). */
     pr_faa_64(&r->senders, 1);
     pr_fence_seq_cst();
@@ -362,6 +460,12 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
     if (pr_load_int(&r->attached))
         rc = r->ops.send(r->ops.user, e->peer, e->incarnation, &out);
     pr_faa_64(&r->senders, (uint64_t)-1);
+    if (rc != 0 && is_call)
+        call_take(rt, out.from, out.request_id);
+    /* A session that ended between the state check and the send: its DOWN may have failed the
+     * calls already, before this one was listed. Checked again now that it is listed or sent. */
+    if (rc == 0 && is_call && pr_load_int(&e->state) != ENTRY_UP)
+        calls_fail(rt, id_node(to));
     switch (rc) {
     case 0:
         message_free(rt, m);
@@ -392,7 +496,8 @@ void remote_undelivered(spool_runtime *rt, uint32_t index, const remote_message 
                           .request_id = m->request_id};
     spool_dead_letter_report(rt, reason, m->to, &view);
     /* A request whose caller waits: it learns now rather than at its timeout. */
-    if ((m->flags & REMOTE_REQUEST) && m->request_id != 0) {
+    if ((m->flags & REMOTE_REQUEST) && m->request_id != 0 &&
+        call_take(rt, m->from, m->request_id)) {
         if (m->from == SPOOL_ID_NONE)
             request_complete_foreign(rt, m->request_id, NULL, SPOOL_ENOENT);
         else
@@ -589,6 +694,7 @@ static int entry_end(spool_runtime *rt, remote_entry *e, int state) {
     remote_watch *watches = e->watches;
     e->watches = NULL;
     pthread_mutex_unlock(&r->lock);
+    calls_fail(rt, (uint32_t)(e->index));
     while (watches) {
         remote_watch *w = watches;
         watches = w->next;
@@ -666,6 +772,11 @@ void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in)
         return;
     spool_id from = node_actor_of(index) | in->from;
     spool_id to = in->to ? (spool_id)in->to : r->node_actor;
+    /* An answer: the call is no longer in flight. One that is not listed any more was answered
+     * already by the end of a session (or never listed: a reply to a caller that is gone). */
+    if ((in->flags & (REMOTE_REPLY | REMOTE_ERROR)) &&
+        !call_take(rt, in->to ? to : SPOOL_ID_NONE, in->request_id) && in->to == 0)
+        return;
     /* Replies to a blocking caller of this process (it sent from outside: `from` 0). */
     if (in->to == 0 && (in->flags & (REMOTE_REPLY | REMOTE_ERROR))) {
         if (in->flags & REMOTE_ERROR) {

@@ -8,8 +8,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spool_admin.h>
 #include <spool_lua.h>
+#include <spool_node.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +32,14 @@ static const char run_usage[] =
     "  --config FILE      read [runtime] and [placement] from this INI file (docs/placement.md)\n"
     "  --admin ENDPOINT   serve the admin endpoint there while the program runs, for spool stats\n"
     "                     and spool top (e.g. ipc:///tmp/app.sock); --admin '' serves none\n"
+    "Nodes (docs/nodes.md; the same keys as the config file's [node] section, which they "
+    "override):\n"
+    "  --node NAME        make this process the node NAME ([A-Za-z0-9_.-], up to 63 bytes)\n"
+    "  --listen ENDPOINT  where it listens, tcp://HOST:PORT (port 0: any free one)\n"
+    "  --join MEMBER      NAME@tcp://HOST:PORT of a member; repeat for more (one is enough)\n"
+    "  --keys DIR         CURVE keys: DIR/NAME.key, DIR/NAME.pub, and DIR/*.pub the nodes allowed\n"
+    "                     in (made by spool keygen DIR --name NAME)\n"
+    "  --insecure         plain connections instead of keys, loopback only (development)\n"
     "  -h, --help         this help\n"
     "\n"
     "What the script sees:\n"
@@ -62,6 +74,10 @@ typedef struct run_options {
     int arg_count;
     int threads; /* 0: not given */
     const char *cpus, *config_file, *admin;
+    const char *node, *listen, *keys; /* NULL: not given */
+    const char **joins;               /* argc - 1 slots at most */
+    size_t join_count;
+    int insecure;
 } run_options;
 
 enum { RUN_PARSED, RUN_HELP, RUN_BAD_USAGE };
@@ -91,7 +107,8 @@ static int parse_threads(const char *value, int *out) {
  * word is the script, the rest its arguments. `options->args` must have room for argc - 1 words.
  */
 static int parse_options(int argc, char **argv, run_options *options) {
-    static const char *const valued[] = {"--threads", "--cpus", "--config", "--admin"};
+    static const char *const valued[] = {"--threads", "--cpus",   "--config", "--admin",
+                                         "--node",    "--listen", "--join",   "--keys"};
     int options_end = 0; /* set by `--`: every word after it is the script's */
     for (int i = 1; i < argc; i++) {
         const char *word = argv[i];
@@ -102,6 +119,10 @@ static int parse_options(int argc, char **argv, run_options *options) {
         if (!options_end && (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)) {
             fputs(run_usage, stdout);
             return RUN_HELP;
+        }
+        if (!options_end && strcmp(word, "--insecure") == 0) {
+            options->insecure = 1;
+            continue;
         }
         int matched = 0;
         const char *value = NULL;
@@ -121,6 +142,14 @@ static int parse_options(int argc, char **argv, run_options *options) {
                 options->cpus = value;
             } else if (strcmp(valued[k], "--config") == 0) {
                 options->config_file = value;
+            } else if (strcmp(valued[k], "--node") == 0) {
+                options->node = value;
+            } else if (strcmp(valued[k], "--listen") == 0) {
+                options->listen = value;
+            } else if (strcmp(valued[k], "--join") == 0) {
+                options->joins[options->join_count++] = value;
+            } else if (strcmp(valued[k], "--keys") == 0) {
+                options->keys = value;
             } else {
                 options->admin = value;
             }
@@ -219,6 +248,109 @@ static void print_config_error(const char *error) {
     fprintf(stderr, "spool run: %s\n", error);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The node, and SIGINT/SIGTERM                                                                   */
+
+/* The node and runtime of this process, shared with the signal thread: when SIGINT or SIGTERM
+ * comes it leaves the cluster (GOODBYE to every peer) and stops the runtime, so spool_lua_run
+ * returns and the program ends as after its main actor. */
+static pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
+static spool_node *node;
+static spool_runtime *signal_runtime; /* NULL once the runtime is going away */
+
+static void stop_node(void) {
+    pthread_mutex_lock(&node_lock);
+    spool_node_destroy(&node);
+    signal_runtime = NULL;
+    pthread_mutex_unlock(&node_lock);
+}
+
+static void *signal_thread(void *set) {
+    int sig = 0;
+    if (sigwait(set, &sig) != 0)
+        return NULL;
+    pthread_mutex_lock(&node_lock);
+    if (signal_runtime) {
+        fprintf(stderr, "spool run: %s: stopping\n", strsignal(sig));
+        spool_node_destroy(&node);
+        spool_runtime_stop(signal_runtime, 1000);
+    }
+    pthread_mutex_unlock(&node_lock);
+    return NULL;
+}
+
+/* Blocks SIGINT and SIGTERM in this thread and every thread made after it, and starts the thread
+ * that waits for them. Before the runtime's threads exist. */
+static void catch_signals(spool_runtime *rt) {
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal_runtime = rt;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, signal_thread, &set) == 0)
+        pthread_detach(thread);
+}
+
+/* Starts the node if --node, a [node] name or --listen asks for one: 0, or the exit status. */
+static int start_node(spool_runtime *rt, const run_options *options) {
+    spool_node_config config;
+    spool_node_config_init(&config);
+    char err[512] = "";
+    int rc = 0;
+    if (options->config_file &&
+        (rc = spool_node_config_load(&config, options->config_file, err, sizeof err)) != 0) {
+        fprintf(stderr, "spool run: %s\n", err);
+        spool_node_config_clear(&config);
+        return CLI_EXIT_USAGE;
+    }
+    if (options->node)
+        config.name = options->node;
+    if (options->listen)
+        config.listen = options->listen;
+    if (options->keys) {
+        config.keys = options->keys;
+        config.insecure = 0;
+    }
+    if (options->insecure) {
+        config.insecure = 1;
+        config.keys = NULL;
+    }
+    /* --join adds to the file's joins. */
+    const char **joins = NULL;
+    if (options->join_count) {
+        joins = calloc(config.join_count + options->join_count, sizeof *joins);
+        if (!joins) {
+            spool_node_config_clear(&config);
+            return CLI_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < config.join_count; i++)
+            joins[i] = config.join[i];
+        for (size_t i = 0; i < options->join_count; i++)
+            joins[config.join_count + i] = options->joins[i];
+        config.join = joins;
+        config.join_count += options->join_count;
+    }
+    int wanted = config.name != NULL || config.listen != NULL || config.join_count > 0 ||
+                 options->keys || options->insecure;
+    if (wanted) {
+        pthread_mutex_lock(&node_lock);
+        rc = spool_node_create(rt, &config, &node, err, sizeof err);
+        pthread_mutex_unlock(&node_lock);
+        if (rc != 0)
+            fprintf(stderr, "spool run: cannot start the node: %s\n",
+                    err[0] ? err : spool_strerror(rc));
+    }
+    free(joins);
+    spool_node_config_clear(&config);
+    if (!wanted || rc != 0)
+        return rc == 0 ? 0
+                       : (rc == SPOOL_EINVAL || rc == SPOOL_ECONFIG ? CLI_EXIT_USAGE
+                                                                    : CLI_EXIT_FAILURE);
+    return 0;
+}
+
 /* Makes the runtime, its Lua layer and the admin endpoint, runs the script, undoes them. */
 static int run_program(const run_options *options) {
     char config_error[512] = "";
@@ -237,6 +369,7 @@ static int run_program(const run_options *options) {
         print_config_error(config_error[0] != '\0' ? config_error : spool_strerror(rc));
         return rc == SPOOL_ECONFIG || rc == SPOOL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
+    catch_signals(rt);
 
     int status = CLI_EXIT_FAILURE;
     char *templates = script_path_templates(options->script);
@@ -252,10 +385,13 @@ static int run_program(const run_options *options) {
                (rc = spool_admin_start(rt, endpoint, &admin)) != 0) {
         fprintf(stderr, "spool run: cannot serve the admin endpoint %s: %s\n", endpoint,
                 spool_strerror(rc));
+    } else if ((rc = start_node(rt, options)) != 0) {
+        status = rc;
     } else {
         status = run_script(lua, options);
     }
 
+    stop_node();
     spool_admin_stop(&admin); /* before the runtime it reads from goes */
     spool_lua_destroy(&lua);
     spool_runtime_destroy(&rt);
@@ -266,7 +402,10 @@ static int run_program(const run_options *options) {
 int cli_run_main(int argc, char **argv) {
     run_options options = {0};
     options.args = calloc(argc > 1 ? (size_t)argc - 1 : 1, sizeof *options.args);
-    if (options.args == NULL) {
+    options.joins = calloc(argc > 1 ? (size_t)argc - 1 : 1, sizeof *options.joins);
+    if (options.args == NULL || options.joins == NULL) {
+        free(options.args);
+        free(options.joins);
         fputs("spool run: out of memory\n", stderr);
         return CLI_EXIT_FAILURE;
     }
@@ -275,5 +414,6 @@ int cli_run_main(int argc, char **argv) {
                  : parsed == RUN_BAD_USAGE ? CLI_EXIT_USAGE
                                            : run_program(&options);
     free(options.args);
+    free(options.joins);
     return status;
 }

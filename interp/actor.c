@@ -470,6 +470,22 @@ static int push_received(lua_actor *a, interp_thread *t, const spool_message *m,
         lua_pushstring(L, words);
         return 3;
     }
+    if ((m->type == SPOOL_MSG_NODEUP || m->type == SPOOL_MSG_NODEDOWN) &&
+        m->size == sizeof(spool_node_event)) {
+        /* spool.monitor_node: (name, "nodeup") or (name, "nodedown", reason) */
+        spool_node_event e;
+        memcpy(&e, m->data, sizeof e);
+        e.node[sizeof e.node - 1] = '\0';
+        e.reason[sizeof e.reason - 1] = '\0';
+        lua_pushstring(L, e.node);
+        if (m->type == SPOOL_MSG_NODEUP) {
+            lua_pushliteral(L, "nodeup");
+            return 2;
+        }
+        lua_pushliteral(L, "nodedown");
+        lua_pushstring(L, e.reason[0] ? e.reason : "disconnected");
+        return 3;
+    }
     if (m->type != LM_SEND && m->type != LM_CALL) { /* from C: the type and the bytes */
         proxy_push_actor(L, m->from);
         lua_pushinteger(L, (lua_Integer)m->type);
@@ -508,7 +524,7 @@ int actor_take_held(lua_actor *a, lua_State *L) {
         lm_header h;
         int ok = 1;
         if (d->m.type == LM_SEND || d->m.type == LM_CALL)
-            ok = lm_header_parse(d->m.data, d->m.size, &h) == 0;
+            ok = lm_header_parse(a->world->rt, d->m.data, d->m.size, &h) == 0;
         if (ok && d->m.type == LM_CALL && h.op != OP_REQUEST) {
             values_reply_error(t, t->L, &d->m,
                                "this actor runs a receive loop: it has no functions to call", "");
@@ -535,7 +551,7 @@ static void serve(lua_actor *a, interp_thread *t, const spool_message *m, lm_hea
 static void dispatch(lua_actor *a, interp_thread *t, const spool_message *m) {
     lm_header h;
     int is_lua = m->type == LM_SEND || m->type == LM_CALL;
-    if (is_lua && lm_header_parse(m->data, m->size, &h) != 0) {
+    if (is_lua && lm_header_parse(a->world->rt, m->data, m->size, &h) != 0) {
         if (m->request_id)
             values_reply_error(t, t->L, m, "malformed request", "");
         else
@@ -769,7 +785,7 @@ static void handle_message(lua_actor *a, interp_thread *t, const spool_message *
     case LM_RETAIN:
     case LM_RELEASE: {
         lm_header h;
-        if (lm_header_parse(m->data, m->size, &h) == 0) {
+        if (lm_header_parse(a->world->rt, m->data, m->size, &h) == 0) {
             if (m->type == LM_RETAIN)
                 exports_retain(a, h.handle, h.count);
             else

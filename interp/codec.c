@@ -67,6 +67,59 @@ void codec_buffer_free(codec_buffer *buffer) {
 /* Ids                                                                                            */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* A node name as spool.h says: 1..SPOOL_NODE_NAME_MAX of [A-Za-z0-9_.-], not starting with '.'
+ * or '-'. */
+static int node_name_ok(const char *name, size_t n) {
+    if (n == 0 || n > SPOOL_NODE_NAME_MAX || name[0] == '.' || name[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+uint32_t codec_remote_id_write(const spool_remote_id *id, char *out) {
+    size_t n = strnlen(id->node, sizeof id->node);
+    if (!node_name_ok(id->node, n) || id->incarnation == 0 || id->local >> 48 != 0)
+        return 0;
+    out[0] = (char)n;
+    memcpy(out + 1, id->node, n);
+    char *p = out + 1 + n;
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(id->incarnation >> (56 - 8 * i));
+    for (int i = 0; i < 6; i++)
+        p[8 + i] = (char)(id->local >> (40 - 8 * i));
+    return (uint32_t)(1 + n + 8 + 6);
+}
+
+int codec_remote_id_read(const char *p, uint32_t len, spool_remote_id *out, uint32_t *used) {
+    const unsigned char *u = (const unsigned char *)p;
+    if (len < CODEC_REMOTE_ID_MIN)
+        return -1;
+    size_t n = u[0];
+    if (n == 0 || n > SPOOL_NODE_NAME_MAX || 1 + n + 14 > len || !node_name_ok(p + 1, n))
+        return -1;
+    uint64_t incarnation = 0, local = 0;
+    for (int i = 0; i < 8; i++)
+        incarnation = incarnation << 8 | u[1 + n + (size_t)i];
+    for (int i = 0; i < 6; i++)
+        local = local << 8 | u[9 + n + (size_t)i];
+    if (incarnation == 0)
+        return -1;
+    if (out) {
+        memcpy(out->node, p + 1, n);
+        out->node[n] = '\0';
+        out->incarnation = incarnation;
+        out->local = local;
+    }
+    if (used)
+        *used = (uint32_t)(1 + n + 14);
+    return 0;
+}
+
 static int id_eq(lua_State *L) {
     spool_id a = 0, b = 0;
     lua_pushboolean(L, codec_to_id(L, 1, &a) && codec_to_id(L, 2, &b) && a == b);

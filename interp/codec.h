@@ -16,6 +16,7 @@
  *   table, keys exactly 1..n (n >= 1)  array of n                      table with keys 1..n
  *   any other table without metatable  map (the empty table: map of 0) table with the same keys
  *   spool.id userdata (codec_push_id)  ext type 1, 8 bytes, big end.   spool.id userdata
+ *   the same, for another node         ext type 4 (see below)          spool.id userdata
  *
  * Strings are always written as MessagePack str, whatever their bytes: Lua does not tell text from
  * bytes, so there is no right place to draw the line. The decoder also takes bin as a string.
@@ -68,6 +69,35 @@
 
 /* The MessagePack ext type of an actor id (payload: the 64-bit id, big-endian). */
 #define CODEC_EXT_ID 1
+
+/*
+ * Ids across nodes: the raw 64-bit id means nothing in another process (its node field indexes
+ * this process's node table), so a value bound for another node carries every id as ext type 4,
+ * its node-independent form (spool_remote_id), written by the hooks' id_export:
+ *
+ *   offset  bytes  what
+ *   0       1      n: the node name's length, 1..SPOOL_NODE_NAME_MAX
+ *   1       n      the node name, [A-Za-z0-9_.-], not starting with '.' or '-'
+ *   1+n     8      the node's incarnation, big-endian, never 0
+ *   9+n     6      the id's local part (generation | slot, 48 bits), big-endian
+ *
+ * 16..78 bytes (ext 8 or fixext 16). The decoder always validates that form (a bad length, name
+ * or incarnation 0 is refused like any malformed input) and, given the hooks' id_import, turns it
+ * into an id of this process (spool_id_import): then it is built exactly as an ext 1 id of that
+ * value would be. Without id_import (codec_decode) an ext 4 is refused.
+ */
+#define CODEC_EXT_REMOTE_ID 4
+#define CODEC_REMOTE_ID_MIN (1 + 1 + 8 + 6)
+#define CODEC_REMOTE_ID_MAX (1 + SPOOL_NODE_NAME_MAX + 8 + 6)
+/* The largest payload an encode hook may write. */
+#define CODEC_HOOK_PAYLOAD_MAX 96
+
+/* Writes the ext 4 payload of `id` into out (CODEC_REMOTE_ID_MAX bytes); returns its length, or 0
+ * when the name is not a node name or the incarnation is 0. */
+uint32_t codec_remote_id_write(const spool_remote_id *id, char *out);
+/* Reads an ext 4 payload from the first `len` bytes of p into *out; *used (may be NULL) gets its
+ * length. 0, or -1 when it is malformed (lengths, name, incarnation 0). Never reads past len. */
+int codec_remote_id_read(const char *p, uint32_t len, spool_remote_id *out, uint32_t *used);
 /* The registry name of the metatable of id userdata. */
 #define CODEC_ID_METATABLE "spool.id"
 
@@ -118,13 +148,14 @@ int codec_decode(lua_State *L, const char *data, size_t size, const codec_limits
 typedef struct codec_hooks {
     /* Encoder: the value at absolute `index` is behaviour (a userdata that is not an id pushed by
      * codec_push_id, a function, a coroutine, a table with a metatable). Write it as an ext value
-     * (*type, up to 16 payload bytes, *len) and return 0, or return non-zero: the codec then
-     * refuses it ("cannot copy a function at ..."). May raise Lua memory errors. */
-    int (*encode)(void *user, lua_State *L, int index, int8_t *type, char payload[16],
-                  uint32_t *len);
-    /* Decoder: does an ext of this type and length belong to the hooks? (Asked while validating,
-     * before anything is built; ext type 1 of 8 bytes is an id unless the hooks claim it.) */
-    int (*accepts)(void *user, int8_t type, uint32_t len);
+     * (*type, up to CODEC_HOOK_PAYLOAD_MAX payload bytes, *len) and return 0, or return non-zero:
+     * the codec then refuses it ("cannot copy a function at ..."). May raise Lua memory errors. */
+    int (*encode)(void *user, lua_State *L, int index, int8_t *type,
+                  char payload[CODEC_HOOK_PAYLOAD_MAX], uint32_t *len);
+    /* Decoder: does an ext of this type with these `len` payload bytes (all there) belong to the
+     * hooks? (Asked while validating, before anything is built, and again before building; ext
+     * type 1 of 8 bytes is an id unless the hooks claim it.) */
+    int (*accepts)(void *user, int8_t type, const char *payload, uint32_t len);
     /* Decoder: pushes the value of an accepted ext. May raise Lua errors. */
     void (*decode)(void *user, lua_State *L, int8_t type, const char *payload, uint32_t len);
     void *user;
@@ -133,6 +164,13 @@ typedef struct codec_hooks {
      * a lua_pcall of their own: a Lua memory error then propagates as a Lua error (the codec's
      * buffers stay consistent). Refusals are still return codes. */
     int in_lua;
+    /* Encoder: non-NULL when the value leaves for another node: every id (an id userdata here;
+     * the hooks do the same for what they write) goes out as ext 4 in the form this gives.
+     * Non-zero: the id cannot be said outside this process, and the value is refused. */
+    int (*id_export)(void *user, spool_id id, spool_remote_id *out);
+    /* Decoder: turns an ext 4 into an id of this process (non-zero: refused). NULL: ext 4 is
+     * refused. */
+    int (*id_import)(void *user, const spool_remote_id *in, spool_id *out);
 } codec_hooks;
 
 /*

@@ -31,10 +31,10 @@ typedef struct decoder {
     int values;               /* codec_decode_values: push the elements of the outer array */
 } decoder;
 
-/* Does the ext (type, n bytes) belong to the hooks? */
-static int hooked_ext(const decoder *d, int type, uint64_t n) {
+/* Does the ext (type, n bytes at payload, all there) belong to the hooks? */
+static int hooked_ext(const decoder *d, int type, const unsigned char *payload, uint64_t n) {
     return d->hooks && d->hooks->accepts && n <= UINT32_MAX &&
-           d->hooks->accepts(d->hooks->user, (int8_t)type, (uint32_t)n);
+           d->hooks->accepts(d->hooks->user, (int8_t)type, (const char *)payload, (uint32_t)n);
 }
 
 static int decode_fail(decoder *d, int status, const char *fmt, ...) {
@@ -216,12 +216,28 @@ static int validate_value(decoder *d, unsigned depth) {
         if ((rc = need(d, head + 1, "an ext header")))
             return rc;
         int type = (signed char)d->data[at + head];
-        if (!hooked_ext(d, type, n) && (type != CODEC_EXT_ID || n != 8))
-            return decode_fail(d, SPOOL_EINVAL, "unknown ext type %d of %llu bytes at offset %zu",
-                               type, (unsigned long long)n, at);
         d->offset += head + 1;
         if ((rc = need(d, (size_t)n, "an ext payload")))
             return rc;
+        const unsigned char *payload = d->data + d->offset;
+        if (type == CODEC_EXT_REMOTE_ID) {
+            uint32_t used = 0;
+            if (n > CODEC_REMOTE_ID_MAX ||
+                codec_remote_id_read((const char *)payload, (uint32_t)n, NULL, &used) != 0 ||
+                used != n)
+                return decode_fail(d, SPOOL_EINVAL,
+                                   "malformed id of another node (ext 4 of %llu bytes) at offset "
+                                   "%zu",
+                                   (unsigned long long)n, at);
+            if (!d->hooks || !d->hooks->id_import)
+                return decode_fail(d, SPOOL_EINVAL,
+                                   "an id of another node (ext 4) at offset %zu, with no runtime "
+                                   "to import it",
+                                   at);
+        } else if (!hooked_ext(d, type, payload, n) && (type != CODEC_EXT_ID || n != 8)) {
+            return decode_fail(d, SPOOL_EINVAL, "unknown ext type %d of %llu bytes at offset %zu",
+                               type, (unsigned long long)n, at);
+        }
         d->offset += (size_t)n;
         return 0;
     }
@@ -297,9 +313,25 @@ static int build_value(decoder *d, lua_State *L, const char **p) {
         int8_t type = (int8_t)u[head];
         const char *payload = *p + head + 1;
         *p = payload + len;
+        /* An id of another node: imported, then built as the ext 1 of that id would be. */
+        unsigned char id_bytes[8];
+        if (type == CODEC_EXT_REMOTE_ID) {
+            spool_remote_id remote = {"", 0, 0};
+            spool_id id = 0;
+            if (codec_remote_id_read(payload, len, &remote, NULL) != 0 || !d->hooks ||
+                !d->hooks->id_import || d->hooks->id_import(d->hooks->user, &remote, &id) != 0 ||
+                id == 0)
+                return decode_fail(d, SPOOL_EINVAL, "cannot import the id of actor %llx on node %s",
+                                   (unsigned long long)remote.local, remote.node);
+            for (int i = 0; i < 8; i++)
+                id_bytes[i] = (unsigned char)(id >> (56 - 8 * i));
+            type = CODEC_EXT_ID;
+            payload = (const char *)id_bytes;
+            len = 8;
+        }
         /* Asked again here: only what the hooks take now, or an id of 8 bytes, is built; hooks
          * that changed their mind since validation get an error, never a read past the input. */
-        if (hooked_ext(d, type, len)) {
+        if (hooked_ext(d, type, (const unsigned char *)payload, len)) {
             int before = lua_gettop(L);
             d->hooks->decode(d->hooks->user, L, type, payload, len);
             if (lua_gettop(L) != before + 1) /* a hook that broke its promise of one value */

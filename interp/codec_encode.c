@@ -163,17 +163,23 @@ static char *cursor(encoder *e) { return e->out->data + e->out->size; }
 static void advance(encoder *e, char *end) { e->out->size = (size_t)(end - e->out->data); }
 
 static int encode_value(encoder *e, int index, int depth);
+static int write_ext(encoder *e, int8_t type, const char *payload, uint32_t len, int depth);
 
 /* Behaviour at `index`: the hooks may turn it into an ext value (a handle); else it is refused. */
 static int encode_hooked(encoder *e, int index, int depth, const char *what) {
     int8_t type = 0;
-    char payload[16];
+    char payload[CODEC_HOOK_PAYLOAD_MAX];
     uint32_t len = 0;
     if (!e->hooks || !e->hooks->encode ||
         e->hooks->encode(e->hooks->user, e->L, index, &type, payload, &len) != 0)
         return encode_fail(e, SPOOL_EINVAL, depth, "cannot copy a %s", what);
     if (len > sizeof payload)
         return encode_fail(e, SPOOL_EINVAL, depth, "ext payload of %u bytes", len);
+    return write_ext(e, type, payload, len, depth);
+}
+
+/* An ext value: fixext 1/2/4/8/16 when the length fits one, else ext 8 (len <= 255). */
+static int write_ext(encoder *e, int8_t type, const char *payload, uint32_t len, int depth) {
     int rc = reserve(e, 3 + len, depth);
     if (rc)
         return rc;
@@ -331,6 +337,18 @@ static int encode_value(encoder *e, int index, int depth) {
         spool_id id;
         if (!codec_to_id(L, index, &id) && e->hooks)
             return encode_hooked(e, index, depth, "userdata");
+        if (codec_to_id(L, index, &id) && e->hooks && e->hooks->id_export) {
+            /* bound for another node: the node-independent form */
+            spool_remote_id remote;
+            char payload[CODEC_REMOTE_ID_MAX];
+            uint32_t len = 0;
+            if (e->hooks->id_export(e->hooks->user, id, &remote) != 0 ||
+                (len = codec_remote_id_write(&remote, payload)) == 0)
+                return encode_fail(e, SPOOL_EINVAL, depth,
+                                   "cannot send id 0x%016llx to another node (no node runs here?)",
+                                   (unsigned long long)id);
+            return write_ext(e, CODEC_EXT_REMOTE_ID, payload, len, depth);
+        }
         if (codec_to_id(L, index, &id)) {
             if ((rc = reserve(e, 10, depth)))
                 return rc;

@@ -47,10 +47,13 @@ enum {
     OP_LOAD,        /* spool.module: is the module loaded? */
 };
 
-/* The fixed part of a header; then chain ids (8 bytes each), the key, the values. Little-endian on
- * every machine (the bytes are the ones a node will send). */
+/* The fixed part of a header; then the chain, the key, the values. Little-endian on every
+ * machine (the bytes are the ones a node sends). The chain is `chain_len` ids of 8 bytes, or, when
+ * the op byte has LM_REMOTE_CHAIN (a call to another node), `chain_len` node-independent ids in
+ * the form of codec.h's ext 4 payload (imported by the receiver: a cycle across nodes is seen). */
 #define LM_HEADER 16
 #define LM_CHAIN_MAX 15
+#define LM_REMOTE_CHAIN 0x80
 #define MOVED_MAX 64 /* handles that one message may move */
 
 typedef struct lm_header {
@@ -65,13 +68,24 @@ typedef struct lm_header {
     size_t values_size;
 } lm_header;
 
-/* Parses a payload; -1 when it is malformed. */
-int lm_header_parse(const void *data, size_t size, lm_header *out);
-/* Bytes of a header with this chain and key. */
-size_t lm_header_size(int chain_len, size_t key_len);
+/* A chain ready to be written for one receiver. */
+typedef struct lm_chain {
+    int len;
+    int remote; /* the entries are node-independent (LM_REMOTE_CHAIN) */
+    size_t size;
+    char bytes[LM_CHAIN_MAX * CODEC_REMOTE_ID_MAX];
+} lm_chain;
+
+/* Prepares `n` chain ids for a call to `to` (for another node: their node-independent form; an id
+ * that cannot be said there is left out). */
+void lm_chain_make(spool_runtime *rt, const spool_id *ids, int n, spool_id to, lm_chain *out);
+/* Parses a payload (rt: imports a remote chain); -1 when it is malformed. */
+int lm_header_parse(spool_runtime *rt, const void *data, size_t size, lm_header *out);
+/* Bytes of a header with this chain (NULL: none) and key. */
+size_t lm_header_size(const lm_chain *chain, size_t key_len);
 /* Writes one into `out` (lm_header_size bytes). */
-void lm_header_write(char *out, uint8_t op, const spool_id *chain, int chain_len, const char *key,
-                     size_t key_len, uint64_t handle, uint32_t count);
+void lm_header_write(char *out, uint8_t op, const lm_chain *chain, const char *key, size_t key_len,
+                     uint64_t handle, uint32_t count);
 
 /* Exit reason of an actor ended by a Lua error (its text: world_exit_text). Negative like the
  * runtime's own reasons: user code keeps every reason >= 0 (spool.exit(1) is "exit 1"). */
@@ -80,6 +94,10 @@ void lm_header_write(char *out, uint8_t op, const spool_id *chain, int chain_len
 /* The ext types of the Lua layer (type 1, the id of an actor, is the codec's). */
 #define EXT_HANDLE_OWNED 2    /* home id, handle: the receiver owns one reference */
 #define EXT_HANDLE_BORROWED 3 /* sent to the home itself: no reference moves */
+/* The same for a receiver on another node: the home as ext 4's payload (codec.h), then the
+ * 8-byte handle, big-endian (24..86 bytes). Ids themselves go as ext 4 then. */
+#define EXT_HANDLE_OWNED_REMOTE 5
+#define EXT_HANDLE_BORROWED_REMOTE 6
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Threads and the world                                                                          */
@@ -119,7 +137,8 @@ struct spool_lua {
         spool_lua_open_fn open;
     } * preloads;
     int preload_count;
-    int frozen; /* lock: a Lua actor was spawned, preloads are closed */
+    int frozen;          /* lock: a Lua actor was spawned, preloads are closed */
+    int service_started; /* lock: the node's Lua service was spawned (world_service_start) */
 
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t cond;
@@ -152,7 +171,8 @@ static inline interp_thread *thread_of(lua_State *L) {
  * main actor's failure is not reported here: spool_lua_run hands it to its caller. */
 void world_actor_failed(struct spool_lua *w, spool_id id, const char *what, const char *text,
                         int report);
-/* Words for an exit reason: "normal", "noproc", "shutdown", the error's text, "exit N". */
+/* Words for an exit reason: "normal", "noproc", "shutdown", "noconnection", the error's text
+ * (of an actor of this process), "exit N". */
 void world_exit_text(struct spool_lua *w, spool_id id, int reason, char *out, size_t size);
 /* The main actor ended: status and error (may be NULL). */
 void world_main_ended(struct spool_lua *w, int status, const char *error);
@@ -326,6 +346,13 @@ void actor_call_answered(spool_ctx *ctx, void *state, int status, const spool_me
 /* The library (lib.c)                                                                            */
 
 int luaopen_spool(lua_State *L);
+
+/* The Lua service every node's Lua layer runs: a module actor registered under this name, which
+ * another node's spool.spawn(script, {node = ...}) and spool.module(name, {node = ...}) ask. */
+#define LUA_SERVICE_NAME "spool.service"
+int luaopen_spool_service(lua_State *L);
+/* world.c: starts the service once this runtime is a node (no-op before, and after the first). */
+void world_service_start(struct spool_lua *w);
 
 /*
  * From a proxy or a stub: sends a LM_CALL (op, handle, key) with the values [first, top] to `home`

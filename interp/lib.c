@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+/* How long a question to another node's Lua (whereis, spawn, module) waits when the actor set no
+ * timeout of its own: a reply lost with its connection would otherwise be waited for forever. */
+#define LIB_NODE_TIMEOUT_MS 60000u
+
 static interp_thread *here(lua_State *L) { return thread_of(L); }
 
 /* The Lua actor running now (any coroutine of it), or an error. */
@@ -90,10 +94,12 @@ int lib_remote_call(lua_State *L, spool_id home, int op, uint64_t handle, const 
         n--;
     }
     chain[n++] = a->id;
-    size_t front = lm_header_size(n, key_len);
+    lm_chain c;
+    lm_chain_make(t->world->rt, chain, n, home, &c);
+    size_t front = lm_header_size(&c, key_len);
     if (values_encode(t, L, NULL, home, first, count, front, first, 1) != 0)
         return luaL_error(L, "spool: %s", t->err);
-    lm_header_write(t->scratch.data, (uint8_t)op, chain, n, key, key_len, handle, 0);
+    lm_header_write(t->scratch.data, (uint8_t)op, &c, key, key_len, handle, 0);
     unsigned tmo = timeout_ms ? timeout_ms : a->call_timeout_ms;
     int rc = spool_call(t->ctx, home, LM_CALL, t->scratch.data, t->scratch.size, tmo,
                         actor_call_answered, NULL);
@@ -153,7 +159,7 @@ static int l_send(lua_State *L) {
     interp_thread *t = here(L);
     if (values_encode(t, L, NULL, id, 2, lua_gettop(L) - 1, LM_HEADER, 2, 1) != 0)
         return luaL_error(L, "spool.send: %s", t->err);
-    lm_header_write(t->scratch.data, OP_REQUEST, NULL, 0, NULL, 0, 0, 0);
+    lm_header_write(t->scratch.data, OP_REQUEST, NULL, NULL, 0, 0, 0);
     int rc = values_send(t, id, LM_SEND);
     if (rc != 0)
         values_undo(t);
@@ -395,13 +401,131 @@ static int l_unregister(lua_State *L) {
     return 1;
 }
 
-static int l_whereis(lua_State *L) {
-    spool_id id;
-    if (spool_whereis(here(L)->world->rt, luaL_checkstring(L, 1), &id) != 0) {
-        lua_pushnil(L);
+/* The answer of a whereis on another node (spool_node_whereis), read in the coroutine. */
+static int whereis_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    lua_actor *a = here(L)->current;
+    lua_settop(L, (int)ctx);
+    const spool_message *m = a->answer;
+    if (a->answer_status == 0 && m && m->size == sizeof(spool_id)) {
+        spool_id id;
+        memcpy(&id, m->data, sizeof id);
+        proxy_push_actor(L, id);
         return 1;
     }
-    proxy_push_actor(L, id);
+    lua_pushnil(L);
+    if (a->answer_status == 0 || a->answer_status == SPOOL_ENOENT)
+        lua_pushliteral(L, "not registered there");
+    else if (a->answer_status == SPOOL_ETIMEDOUT)
+        lua_pushliteral(L, "timeout");
+    else
+        lua_pushstring(L, spool_strerror(a->answer_status));
+    return 2;
+}
+
+/* spool.whereis(name[, node]): the actor registered as name here, or on node (asked there: the
+ * actor waits like a call). nil (and why, for a node) when there is none. */
+static int l_whereis(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    const char *node = luaL_optstring(L, 2, NULL);
+    interp_thread *t = here(L);
+    spool_runtime *rt = t->world->rt;
+    const char *self = spool_node_self(rt);
+    spool_id id;
+    if (!node || (self && strcmp(node, self) == 0)) {
+        if (spool_whereis(rt, name, &id) != 0) {
+            lua_pushnil(L);
+            return 1;
+        }
+        proxy_push_actor(L, id);
+        return 1;
+    }
+    if (!self) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "this process is not a node");
+        return 2;
+    }
+    lua_actor *a = lua_actor_running(L);
+    if (!lua_isyieldable(L))
+        return luaL_error(L,
+                          "spool.whereis: cannot wait for node %s here (a C function such as "
+                          "table.sort is between the actor and this call)",
+                          node);
+    unsigned tmo = a->call_timeout_ms ? a->call_timeout_ms : LIB_NODE_TIMEOUT_MS;
+    int rc = spool_node_whereis(t->ctx, node, name, tmo, actor_call_answered, NULL);
+    if (rc != 0) {
+        lua_pushnil(L);
+        if (rc == SPOOL_ENOENT)
+            lua_pushfstring(L, "node %s is not up", node);
+        else if (rc == SPOOL_EINVAL)
+            lua_pushfstring(L, "bad node name or actor name");
+        else
+            lua_pushstring(L, spool_strerror(rc));
+        return 2;
+    }
+    a->call_to = 0;
+    lua_actor_wait(a, WAIT_CALL, 1);
+    return lua_yieldk(L, 0, (lua_KContext)lua_gettop(L), whereis_k);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Nodes                                                                                          */
+
+/* spool.node(): this node's name, or nil when the process is not a node. */
+static int l_node(lua_State *L) {
+    const char *self = spool_node_self(here(L)->world->rt);
+    if (self)
+        lua_pushstring(L, self);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
+
+/* spool.nodes(): the names of the other nodes up now, sorted ({} when not a node). */
+static int l_nodes(lua_State *L) {
+    spool_runtime *rt = here(L)->world->rt;
+    size_t capacity = 16, count = 0;
+    for (;;) {
+        char(*names)[SPOOL_NODE_NAME_MAX + 1] =
+            lua_newuserdatauv(L, capacity * sizeof *names, 0); /* freed by the GC on an error */
+        int rc = spool_node_members(rt, names, capacity, &count);
+        if (rc == SPOOL_ESTATE) {
+            lua_newtable(L);
+            return 1;
+        }
+        if (rc != 0)
+            return luaL_error(L, "spool.nodes: %s", spool_strerror(rc));
+        if (count > capacity) {
+            lua_pop(L, 1);
+            capacity = count + 8;
+            continue;
+        }
+        qsort(names, count, sizeof *names, compare_names);
+        lua_createtable(L, (int)count, 0);
+        for (size_t i = 0; i < count; i++) {
+            lua_pushstring(L, names[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 1;
+    }
+}
+
+/* spool.monitor_node(name or "*"[, false]): nodeup / nodedown notices for the running actor. */
+static int l_monitor_node(lua_State *L) {
+    const char *node = luaL_checkstring(L, 1);
+    int on = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+    current(L);
+    int rc = spool_node_monitor(here(L)->ctx, node, on);
+    if (rc == SPOOL_ESTATE)
+        return luaL_error(L, "spool.monitor_node: this process is not a node (spool run --node "
+                             "NAME)");
+    if (rc == SPOOL_EINVAL)
+        return luaL_error(L, "spool.monitor_node: '%s' is not a node name", node);
+    if (rc != 0)
+        return luaL_error(L, "spool.monitor_node: %s", spool_strerror(rc));
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -512,6 +636,53 @@ static void push_actor_metrics(lua_State *L, const spool_actor_metrics *m) {
     lua_setfield(L, -2, "processing");
 }
 
+/* metrics.nodes: {[name] = {...}} for every peer this node knows; nothing when not a node. */
+static void push_node_metrics(lua_State *L, spool_runtime *rt) {
+    size_t capacity = 8, count = 0;
+    spool_node_peer *peers = NULL;
+    for (;;) {
+        peers = lua_newuserdatauv(L, capacity * sizeof *peers, 0);
+        if (spool_node_peers(rt, peers, capacity, &count) != 0) {
+            lua_pop(L, 1);
+            return;
+        }
+        if (count <= capacity)
+            break;
+        lua_pop(L, 1);
+        capacity = count + 8;
+    }
+    lua_createtable(L, 0, (int)count);
+    for (size_t i = 0; i < count; i++) {
+        const spool_node_peer *p = &peers[i];
+        lua_createtable(L, 0, 16);
+        lua_pushstring(L, p->state ? p->state : "?");
+        lua_setfield(L, -2, "state");
+        lua_pushstring(L, p->endpoint);
+        lua_setfield(L, -2, "endpoint");
+        char incarnation[24];
+        snprintf(incarnation, sizeof incarnation, "%016llx", (unsigned long long)p->incarnation);
+        lua_pushstring(L, incarnation);
+        lua_setfield(L, -2, "incarnation");
+        set_int(L, "messages_in", p->messages_in);
+        set_int(L, "messages_out", p->messages_out);
+        set_int(L, "bytes_in", p->bytes_in);
+        set_int(L, "bytes_out", p->bytes_out);
+        set_int(L, "queued_messages", p->queued_messages);
+        set_int(L, "queued_bytes", p->queued_bytes);
+        set_num(L, "rtt_ms", (double)p->rtt_ns / 1e6);
+        set_int(L, "heartbeats_missed", p->heartbeats_missed);
+        set_int(L, "ups", p->ups);
+        set_int(L, "downs", p->downs);
+        lua_createtable(L, 0, SPOOL_DEAD_REASON_COUNT);
+        for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++)
+            set_int(L, spool_dead_reason_name((spool_dead_reason)r), p->dead_letters[r]);
+        lua_setfield(L, -2, "dead_letters");
+        lua_setfield(L, -2, p->node);
+    }
+    lua_setfield(L, -3, "nodes");
+    lua_pop(L, 1); /* the peers' block */
+}
+
 /* spool.metrics([actor]): a snapshot of the runtime (or of one actor: nil if gone). */
 static int l_metrics(lua_State *L) {
     interp_thread *t = here(L);
@@ -575,17 +746,49 @@ static int l_metrics(lua_State *L) {
     set_int(L, "memory_bytes", s.memory_bytes);
     lua_setfield(L, -2, "lua");
     spool_metrics_destroy(&m);
+    push_node_metrics(L, t->world->rt);
     return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The table                                                                                      */
 
-/* spool.module, in Lua: one cache per interpreter over the two primitives above. */
+/*
+ * spool.module and spool.spawn, in Lua: one module cache per interpreter over the primitives
+ * above, and what goes to another node: a question to its Lua service (SERVICE_LUA), found there
+ * by its registered name, which answers with the new actor or the pinned module (their ids come
+ * back in their node-independent form: ext 4).
+ */
 static const char MODULE_LUA[] =
-    "local spool, module_actor, load = ...\n"
+    "local spool, module_actor, load, spawn_here, service_name = ...\n"
     "local modules = {}\n"
-    "return function(name, opts)\n"
+    "local function elsewhere(opts, what)\n"
+    "  local node = type(opts) == 'table' and opts.node\n"
+    "  if node == nil or node == false then return nil end\n"
+    "  if type(node) ~= 'string' then error(what .. ': opts.node must be a node name', 3) end\n"
+    "  if node == spool.node() then return nil end\n"
+    "  local rest = {}\n"
+    "  for k, v in pairs(opts) do if k ~= 'node' then rest[k] = v end end\n"
+    "  return node, rest\n"
+    "end\n"
+    "local function service(node, what)\n"
+    "  local s, why = spool.whereis(service_name, node)\n"
+    "  if not s then\n"
+    "    error(('%s: cannot ask node %s (%s)'):format(what, node, why or 'no Lua service'), 3)\n"
+    "  end\n"
+    "  return spool.with_timeout(s, 60)\n"
+    "end\n"
+    "local function spawn(script, opts, ...)\n"
+    "  local node, rest = elsewhere(opts, 'spool.spawn')\n"
+    "  if not node then return spawn_here(script, opts, ...) end\n"
+    "  if type(script) ~= 'string' then\n"
+    "    error('spool.spawn: a script name expected, got ' .. type(script), 2)\n"
+    "  end\n"
+    "  local ok, id = pcall(service(node, 'spool.spawn').spawn, script, rest, ...)\n"
+    "  if not ok then error(('spool.spawn on node %s: %s'):format(node, id), 2) end\n"
+    "  return id\n"
+    "end\n"
+    "local function module(name, opts)\n"
     "  if type(name) ~= 'string' then\n"
     "    error(\"spool.module: a module name expected, got \" .. type(name), 2)\n"
     "  end\n"
@@ -593,6 +796,21 @@ static const char MODULE_LUA[] =
     "    error('spool.module: opts must be a table', 2)\n"
     "  end\n"
     "  local want = opts and opts.thread\n"
+    "  local node, rest = elsewhere(opts, 'spool.module')\n"
+    "  if node then\n"
+    "    local key = node .. '\\0' .. name\n"
+    "    local entry = modules[key]\n"
+    "    if not entry then\n"
+    "      local ok, m, thread = pcall(service(node, 'spool.module').module, name, rest)\n"
+    "      if not ok then error(('spool.module(%q) on node %s: %s'):format(name, node, m), 2) end\n"
+    "      entry = {m, thread}\n"
+    "      modules[key] = entry\n"
+    "    elseif want ~= nil and entry[2] ~= want then\n"
+    "      error(('spool.module: %s is already pinned on thread %s of node %s'):format(name,\n"
+    "            tostring(entry[2]), node), 2)\n"
+    "    end\n"
+    "    return entry[1]\n"
+    "  end\n"
     "  local m = modules[name]\n"
     "  if not m then\n"
     "    local thread\n"
@@ -608,7 +826,27 @@ static const char MODULE_LUA[] =
     "          tostring(spool.thread_of(m))), 2)\n"
     "  end\n"
     "  return m\n"
-    "end\n";
+    "end\n"
+    "return module, spawn\n";
+
+/* The Lua service of a node (require "spool.service" in its module actor, registered as
+ * LUA_SERVICE_NAME): what another node's spool.spawn and spool.module ask for. */
+static const char SERVICE_LUA[] =
+    "local spool = require 'spool'\n"
+    "return {\n"
+    "  spawn = function(script, opts, ...) return spool.spawn(script, opts, ...) end,\n"
+    "  module = function(name, opts)\n"
+    "    local m = spool.module(name, opts)\n"
+    "    return m, spool.thread_of(m)\n"
+    "  end,\n"
+    "}\n";
+
+int luaopen_spool_service(lua_State *L) {
+    if (luaL_loadbuffer(L, SERVICE_LUA, sizeof SERVICE_LUA - 1, "=spool.service") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+}
 
 int luaopen_spool(lua_State *L) {
     static const luaL_Reg funcs[] = {{"spawn", l_spawn},
@@ -633,6 +871,9 @@ int luaopen_spool(lua_State *L) {
                                      {"actor", l_actor},
                                      {"metrics", l_metrics},
                                      {"now", l_now},
+                                     {"node", l_node},
+                                     {"nodes", l_nodes},
+                                     {"monitor_node", l_monitor_node},
                                      {NULL, NULL}};
     luaL_newlib(L, funcs);
     if (luaL_loadbuffer(L, MODULE_LUA, sizeof MODULE_LUA - 1, "=spool.module") != LUA_OK)
@@ -640,7 +881,10 @@ int luaopen_spool(lua_State *L) {
     lua_pushvalue(L, -2);
     lua_pushcfunction(L, l_module_actor);
     lua_pushcfunction(L, l_load);
-    lua_call(L, 3, 1);
+    lua_pushcfunction(L, l_spawn);
+    lua_pushliteral(L, LUA_SERVICE_NAME);
+    lua_call(L, 5, 2);
+    lua_setfield(L, -3, "spawn");
     lua_setfield(L, -2, "module");
     return 1;
 }

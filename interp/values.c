@@ -16,6 +16,7 @@
 #include "mailbox/memory.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,43 +35,85 @@ static uint64_t get_le(const unsigned char *p, int n) {
     return v;
 }
 
-size_t lm_header_size(int chain_len, size_t key_len) {
-    return LM_HEADER + (size_t)chain_len * 8 + key_len;
+size_t lm_header_size(const lm_chain *chain, size_t key_len) {
+    return LM_HEADER + (chain ? chain->size : 0) + key_len;
 }
 
-void lm_header_write(char *out, uint8_t op, const spool_id *chain, int chain_len, const char *key,
-                     size_t key_len, uint64_t handle, uint32_t count) {
-    out[0] = (char)op;
-    out[1] = (char)chain_len;
+void lm_chain_make(spool_runtime *rt, const spool_id *ids, int n, spool_id to, lm_chain *out) {
+    out->len = 0;
+    out->size = 0;
+    out->remote = spool_id_is_remote(to);
+    for (int i = 0; i < n; i++) {
+        if (!out->remote) {
+            put_le(out->bytes + out->size, ids[i], 8);
+            out->size += 8;
+            out->len++;
+            continue;
+        }
+        spool_remote_id r;
+        uint32_t used;
+        if (spool_id_export(rt, ids[i], &r) != 0 ||
+            (used = codec_remote_id_write(&r, out->bytes + out->size)) == 0)
+            continue; /* cannot be said there: that part of the chain is not checked */
+        out->size += used;
+        out->len++;
+    }
+}
+
+void lm_header_write(char *out, uint8_t op, const lm_chain *chain, const char *key, size_t key_len,
+                     uint64_t handle, uint32_t count) {
+    size_t chain_size = chain ? chain->size : 0;
+    out[0] = (char)(op | (chain && chain->remote ? LM_REMOTE_CHAIN : 0));
+    out[1] = (char)(chain ? chain->len : 0);
     put_le(out + 2, key_len, 2);
     put_le(out + 4, count, 4);
     put_le(out + 8, handle, 8);
-    char *p = out + LM_HEADER;
-    for (int i = 0; i < chain_len; i++, p += 8)
-        put_le(p, chain[i], 8);
+    if (chain_size)
+        memcpy(out + LM_HEADER, chain->bytes, chain_size);
     if (key_len)
-        memcpy(p, key, key_len);
+        memcpy(out + LM_HEADER + chain_size, key, key_len);
 }
 
-int lm_header_parse(const void *data, size_t size, lm_header *h) {
+int lm_header_parse(spool_runtime *rt, const void *data, size_t size, lm_header *h) {
     const unsigned char *u = data;
     if (!data || size < LM_HEADER)
         return -1;
-    h->op = u[0];
+    int remote = (u[0] & LM_REMOTE_CHAIN) != 0;
+    h->op = u[0] & (uint8_t)~LM_REMOTE_CHAIN;
     h->chain_len = u[1];
     h->key_len = (uint16_t)get_le(u + 2, 2);
     h->count = (uint32_t)get_le(u + 4, 4);
     h->handle = get_le(u + 8, 8);
     if (h->chain_len > LM_CHAIN_MAX || h->op > OP_LOAD)
         return -1;
-    size_t need = lm_header_size(h->chain_len, h->key_len);
-    if (need > size)
+    size_t at = LM_HEADER;
+    int kept = 0;
+    for (int i = 0; i < h->chain_len; i++) {
+        if (!remote) {
+            if (size - at < 8)
+                return -1;
+            h->chain[kept++] = get_le(u + at, 8);
+            at += 8;
+            continue;
+        }
+        spool_remote_id r;
+        uint32_t used = 0;
+        size_t left = size - at;
+        if (!rt ||
+            codec_remote_id_read((const char *)u + at,
+                                 left > UINT32_MAX ? UINT32_MAX : (uint32_t)left, &r, &used) != 0)
+            return -1;
+        at += used;
+        spool_id id;
+        if (spool_id_import(rt, &r, &id) == 0 && id != 0) /* a full node table: left out */
+            h->chain[kept++] = id;
+    }
+    h->chain_len = (uint8_t)kept;
+    if (h->key_len > size - at)
         return -1;
-    for (int i = 0; i < h->chain_len; i++)
-        h->chain[i] = get_le(u + LM_HEADER + 8 * i, 8);
-    h->key = (const char *)u + LM_HEADER + 8 * h->chain_len;
+    h->key = (const char *)u + at;
     h->values = h->key + h->key_len;
-    h->values_size = size - need;
+    h->values_size = size - at - h->key_len;
     return 0;
 }
 
@@ -151,7 +194,7 @@ static int proxy_gc(lua_State *L) {
         int64_t n = p->count;
         while (n > 0) {
             uint32_t chunk = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-            lm_header_write(buf, 0, NULL, 0, NULL, 0, p->handle, chunk);
+            lm_header_write(buf, 0, NULL, NULL, 0, p->handle, chunk);
             /* A home that is gone took its objects with it: nothing to release then. */
             (void)spool_send(t->world->rt, p->home, LM_RELEASE, buf, sizeof buf);
             n -= chunk;
@@ -163,6 +206,17 @@ static int proxy_gc(lua_State *L) {
 
 static int proxy_tostring(lua_State *L) {
     proxy *p = lua_touserdata(L, 1);
+    spool_remote_id r;
+    if (spool_id_is_remote(p->home) && spool_id_export(thread_of(L)->world->rt, p->home, &r) ==
+                                           0) { /* actor<b:0000000000000003> */
+        char local[17];
+        snprintf(local, sizeof local, "%016llx", (unsigned long long)r.local);
+        if (p->handle == 0)
+            lua_pushfstring(L, "actor<%s:%s>", r.node, local);
+        else
+            lua_pushfstring(L, "handle<%s:%s#%d>", r.node, local, (int)p->handle);
+        return 1;
+    }
     if (p->handle == 0)
         lua_pushfstring(L, "actor<%s>", id_hex(p->home).s);
     else
@@ -394,7 +448,9 @@ typedef struct encode_ctx {
     interp_thread *t;
     lua_actor *exporter;
     spool_id to;
-    int overflow; /* more than MOVED_MAX distinct handles */
+    int remote;         /* `to` is on another node: ids go out in their node-independent form */
+    int overflow;       /* more than MOVED_MAX distinct handles */
+    spool_id unsayable; /* an id that has no node-independent form (no node runs here) */
 } encode_ctx;
 
 static void put_be(char *p, uint64_t v) {
@@ -429,87 +485,153 @@ static int note_moved(encode_ctx *e, spool_id home, uint64_t handle) {
     return 0;
 }
 
-static int hook_encode(void *user, lua_State *L, int index, int8_t *type, char payload[16],
-                       uint32_t *len) {
+static int id_export(void *user, spool_id id, spool_remote_id *out) {
     encode_ctx *e = user;
-    proxy *p = proxy_test(L, index);
-    if (p) {
-        put_be(payload, p->home);
-        if (p->handle == 0) {
-            *type = CODEC_EXT_ID;
-            *len = 8;
-            return 0;
-        }
-        put_be(payload + 8, p->handle);
-        *len = 16;
-        if (p->home == e->to) {
-            *type = EXT_HANDLE_BORROWED;
-            return 0;
-        }
-        *type = EXT_HANDLE_OWNED;
-        return note_moved(e, p->home, p->handle);
-    }
-    request *r = luaL_testudata(L, index, REQUEST_METATABLE);
-    if (r) { /* stands for its caller */
-        put_be(payload, r->m.from);
+    return spool_id_export(e->t->world->rt, id, out);
+}
+
+/* Writes the id of an actor (type 1, or 4 for another node) into the payload. */
+static int put_actor(encode_ctx *e, spool_id id, int8_t *type, char *payload, uint32_t *len) {
+    if (!e->remote) {
+        put_be(payload, id);
         *type = CODEC_EXT_ID;
         *len = 8;
         return 0;
     }
+    spool_remote_id r;
+    if (id_export(e, id, &r) != 0 || (*len = codec_remote_id_write(&r, payload)) == 0) {
+        e->unsayable = id;
+        return -1;
+    }
+    *type = CODEC_EXT_REMOTE_ID;
+    return 0;
+}
+
+/* Writes a handle: (home, handle) as ext 2/3, or (home's remote form, handle) as ext 5/6. */
+static void put_handle(encode_ctx *e, spool_id home, uint64_t handle, int owned, int8_t *type,
+                       char *payload, uint32_t *len, int *failed) {
+    if (!e->remote) {
+        put_be(payload, home);
+        put_be(payload + 8, handle);
+        *len = 16;
+        *type = owned ? EXT_HANDLE_OWNED : EXT_HANDLE_BORROWED;
+        return;
+    }
+    spool_remote_id r;
+    uint32_t n = 0;
+    if (id_export(e, home, &r) != 0 || (n = codec_remote_id_write(&r, payload)) == 0) {
+        e->unsayable = home;
+        *failed = 1;
+        return;
+    }
+    put_be(payload + n, handle);
+    *len = n + 8;
+    *type = owned ? EXT_HANDLE_OWNED_REMOTE : EXT_HANDLE_BORROWED_REMOTE;
+}
+
+static int hook_encode(void *user, lua_State *L, int index, int8_t *type,
+                       char payload[CODEC_HOOK_PAYLOAD_MAX], uint32_t *len) {
+    encode_ctx *e = user;
+    int failed = 0;
+    proxy *p = proxy_test(L, index);
+    if (p) {
+        if (p->handle == 0)
+            return put_actor(e, p->home, type, payload, len);
+        int borrowed = p->home == e->to;
+        put_handle(e, p->home, p->handle, !borrowed, type, payload, len, &failed);
+        if (failed || borrowed)
+            return failed ? -1 : 0;
+        return note_moved(e, p->home, p->handle);
+    }
+    request *r = luaL_testudata(L, index, REQUEST_METATABLE);
+    if (r) /* stands for its caller */
+        return put_actor(e, r->m.from, type, payload, len);
     if (!e->exporter || lua_type(L, index) == LUA_TTHREAD)
+        return -1;
+    /* Can its home be said to the receiver? Asked before anything is exported. */
+    put_handle(e, e->exporter->id, 0, 1, type, payload, len, &failed);
+    if (failed)
         return -1;
     uint64_t h = exports_add(e->exporter, L, index);
     if (note_moved(e, e->exporter->id, h) != 0) {
         exports_release(e->exporter, h, 1);
         return -1;
     }
-    put_be(payload, e->exporter->id);
-    put_be(payload + 8, h);
-    *type = EXT_HANDLE_OWNED;
-    *len = 16;
+    put_handle(e, e->exporter->id, h, 1, type, payload, len, &failed);
     return 0;
 }
 
 typedef struct decode_ctx {
     lua_actor *self;
+    spool_runtime *rt;
 } decode_ctx;
 
-static int hook_accepts(void *user, int8_t type, uint32_t len) {
+static int id_import(void *user, const spool_remote_id *in, spool_id *out) {
+    return spool_id_import(((decode_ctx *)user)->rt, in, out);
+}
+
+/* The remote form of a handle: an ext 4 payload, then the 8-byte handle. */
+static int remote_handle_ok(const char *payload, uint32_t len) {
+    uint32_t used = 0;
+    return len > 8 && codec_remote_id_read(payload, len - 8, NULL, &used) == 0 && used == len - 8;
+}
+
+static int hook_accepts(void *user, int8_t type, const char *payload, uint32_t len) {
     (void)user;
+    if (type == EXT_HANDLE_OWNED_REMOTE || type == EXT_HANDLE_BORROWED_REMOTE)
+        return remote_handle_ok(payload, len);
     return (type == CODEC_EXT_ID && len == 8) ||
            ((type == EXT_HANDLE_OWNED || type == EXT_HANDLE_BORROWED) && len == 16);
 }
 
 static void hook_decode(void *user, lua_State *L, int8_t type, const char *payload, uint32_t len) {
     decode_ctx *d = user;
-    (void)len;
-    spool_id home = get_be(payload);
-    if (type == CODEC_EXT_ID) {
-        proxy_push_actor(L, home);
+    if (type == CODEC_EXT_ID) { /* ext 4 comes here too, imported by the codec */
+        proxy_push_actor(L, get_be(payload));
         return;
     }
-    uint64_t handle = get_be(payload + 8);
+    spool_id home;
+    uint64_t handle;
+    int owned;
+    if (type == EXT_HANDLE_OWNED_REMOTE || type == EXT_HANDLE_BORROWED_REMOTE) {
+        spool_remote_id r = {"", 0, 0};
+        if (codec_remote_id_read(payload, len - 8, &r, NULL) != 0 ||
+            spool_id_import(d->rt, &r, &home) != 0 || home == 0)
+            luaL_error(L, "cannot import the home of a handle (node %s)", r.node);
+        handle = get_be(payload + len - 8);
+        owned = type == EXT_HANDLE_OWNED_REMOTE;
+    } else {
+        home = get_be(payload);
+        handle = get_be(payload + 8);
+        owned = type == EXT_HANDLE_OWNED;
+    }
     if (d->self && home == d->self->id) {
         exports_push(d->self, L, handle);
-        if (type == EXT_HANDLE_OWNED)
+        if (owned)
             exports_release(d->self, handle, 1);
         return;
     }
-    proxy_push(L, home, handle, type == EXT_HANDLE_OWNED ? 1 : 0);
+    proxy_push(L, home, handle, owned ? 1 : 0);
 }
 
 int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id to, int first,
                   int count, size_t front, int label_base, int in_lua) {
-    encode_ctx e = {t, exporter, to, 0};
+    /* The one question a local-only runtime pays for: is `to` on another node? */
+    encode_ctx e = {t, exporter, to, spool_id_is_remote(to), 0, 0};
     t->moved_count = 0;
     t->moved_exporter = exporter;
-    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &e, in_lua};
+    codec_hooks hooks = {
+        hook_encode, hook_accepts, hook_decode, &e, in_lua, e.remote ? id_export : NULL, NULL};
     int rc = codec_encode_values(L, first, count, NULL, &hooks, label_base, front, &t->scratch,
                                  t->err, sizeof t->err);
     if (rc) {
         values_undo(t); /* what was exported for this message goes back */
         if (e.overflow)
             snprintf(t->err, sizeof t->err, "more than %d handles in one message", MOVED_MAX);
+        else if (e.unsayable)
+            snprintf(t->err, sizeof t->err,
+                     "actor<%s> cannot be named to another node (this process is not a node)",
+                     id_hex(e.unsayable).s);
         return rc;
     }
     /* The references moving to the receiver: their homes count them before the message leaves
@@ -518,7 +640,7 @@ int values_encode(interp_thread *t, lua_State *L, lua_actor *exporter, spool_id 
         if (exporter && t->moved[i].home == exporter->id)
             continue;
         char buf[LM_HEADER];
-        lm_header_write(buf, 0, NULL, 0, NULL, 0, t->moved[i].handle, t->moved[i].count);
+        lm_header_write(buf, 0, NULL, NULL, 0, t->moved[i].handle, t->moved[i].count);
         (void)spool_send(t->world->rt, t->moved[i].home, LM_RETAIN, buf, sizeof buf);
     }
     return 0;
@@ -532,7 +654,7 @@ void values_undo(interp_thread *t) {
             continue;
         }
         char buf[LM_HEADER];
-        lm_header_write(buf, 0, NULL, 0, NULL, 0, t->moved[i].handle, t->moved[i].count);
+        lm_header_write(buf, 0, NULL, NULL, 0, t->moved[i].handle, t->moved[i].count);
         (void)spool_send(t->world->rt, t->moved[i].home, LM_RELEASE, buf, sizeof buf);
     }
     t->moved_count = 0;
@@ -540,8 +662,8 @@ void values_undo(interp_thread *t) {
 
 int values_decode(interp_thread *t, lua_State *L, lua_actor *self, const char *data, size_t size,
                   int *count, int in_lua) {
-    decode_ctx d = {self};
-    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &d, in_lua};
+    decode_ctx d = {self, t->world->rt};
+    codec_hooks hooks = {hook_encode, hook_accepts, hook_decode, &d, in_lua, NULL, id_import};
     return codec_decode_values(L, data, size, NULL, &hooks, count, t->err, sizeof t->err);
 }
 

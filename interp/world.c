@@ -137,6 +137,8 @@ static int open_protected(lua_State *L) {
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_spool);
     lua_setfield(L, -2, "spool");
+    lua_pushcfunction(L, luaopen_spool_service);
+    lua_setfield(L, -2, LUA_SERVICE_NAME);
     for (int i = 0; i < w->preload_count; i++) {
         lua_pushcfunction(L, w->preloads[i].open);
         lua_setfield(L, -2, w->preloads[i].name);
@@ -198,6 +200,9 @@ void world_exit_text(spool_lua *w, spool_id id, int reason, char *out, size_t si
         return;
     case SPOOL_EXIT_SHUTDOWN:
         snprintf(out, size, "shutdown");
+        return;
+    case SPOOL_EXIT_NOCONNECTION: /* on another node; the connection to it was lost */
+        snprintf(out, size, "noconnection");
         return;
     case LUA_EXIT_ERROR:
         snprintf(out, size, "error");
@@ -274,10 +279,35 @@ static const spool_behavior *behavior_for(spool_lua *w, const lua_actor *a) {
     return found;
 }
 
+void world_service_start(spool_lua *w) {
+    if (!spool_node_self(w->rt))
+        return; /* not a node (yet): a local-only runtime runs no service */
+    pthread_mutex_lock(&w->lock);
+    int started = w->service_started;
+    w->service_started = 1;
+    pthread_mutex_unlock(&w->lock);
+    if (started)
+        return;
+    lua_actor *a = lua_actor_new(w, KIND_MODULE, LUA_SERVICE_NAME, 0);
+    if (!a)
+        return;
+    spool_spawn_opts o = spool_spawn_opts_default();
+    o.name = LUA_SERVICE_NAME;
+    if (lua_actor_spawn(w, a, &o, NULL) != 0) {
+        lua_actor_free(a);
+        if (w->config.report_errors)
+            fprintf(stderr, "spool: cannot start the Lua service of this node: other nodes "
+                            "cannot spawn here\n");
+    }
+}
+
 int lua_actor_spawn(spool_lua *w, lua_actor *a, const spool_spawn_opts *opts, spool_id *out) {
     pthread_mutex_lock(&w->lock);
     w->frozen = 1; /* no more preloads: an interpreter may be made from now on */
+    int service = !w->service_started;
     pthread_mutex_unlock(&w->lock);
+    if (service)
+        world_service_start(w); /* the first spawn once a node runs */
     spool_spawn_opts o = opts ? *opts : spool_spawn_opts_default();
     o.pinned = 1;
     spool_id id;

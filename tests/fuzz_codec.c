@@ -3,7 +3,8 @@
  * limits into a fresh lua_State; whatever decodes must encode again, and those bytes must decode to
  * an equal value, whose own encoding has the same size (map order may differ, nothing else can).
  * The same bytes are also decoded a second way, as an argument list (codec_decode_values) with
- * hooks that take ext types 2 and 3 of 16 bytes as strings, and checked the same way through
+ * hooks that take ext types 2 and 3 of 16 bytes as strings and import ext 4 (an id of another
+ * node) into a fake node table, and checked the same way through
  * codec_encode_values; where codec_decode takes an array, the values must be its elements.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -I/usr/include/lua5.4 \
@@ -75,8 +76,9 @@ static void fuzz_one_value(const uint8_t *data, size_t size) {
 }
 
 /* The hooks of the second way: ext 2 and 3 of 16 bytes are handles, pushed as their bytes. */
-static int fuzz_accepts(void *user, int8_t type, uint32_t len) {
+static int fuzz_accepts(void *user, int8_t type, const char *payload, uint32_t len) {
     (void)user;
+    (void)payload;
     return (type == 2 || type == 3) && len == 16;
 }
 
@@ -85,6 +87,17 @@ static void fuzz_decode_ext(void *user, lua_State *L, int8_t type, const char *p
     (void)user;
     (void)type;
     lua_pushlstring(L, payload, len);
+}
+
+/* Ext 4 (an id of another node) becomes an id here: a fake node table, a hash of the name and the
+ * incarnation in the node field (never 0), as spool_id_import would give an index. */
+static int fuzz_import(void *user, const spool_remote_id *in, spool_id *out) {
+    (void)user;
+    uint64_t h = in->incarnation;
+    for (const char *c = in->node; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    *out = ((h % 4095) + 1) << 48 | in->local;
+    return 0;
 }
 
 /* The count in an array header (the input was validated: the header is all there). */
@@ -103,7 +116,7 @@ static void fuzz_values(const uint8_t *data, size_t size) {
     if (!L)
         return;
     luaL_openlibs(L);
-    const codec_hooks hooks = {NULL, fuzz_accepts, fuzz_decode_ext, NULL, 0};
+    const codec_hooks hooks = {NULL, fuzz_accepts, fuzz_decode_ext, NULL, 0, NULL, fuzz_import};
     int is_array =
         size > 0 && ((data[0] >= 0x90 && data[0] <= 0x9f) || data[0] == 0xdc || data[0] == 0xdd);
     char err[256] = "", plain_err[256] = "";

@@ -727,8 +727,8 @@ typedef struct test_hooks {
     int encode_raise; /* encode: luaL_error */
 } test_hooks;
 
-static int test_hook_encode(void *user, lua_State *L, int index, int8_t *type, char payload[16],
-                            uint32_t *len) {
+static int test_hook_encode(void *user, lua_State *L, int index, int8_t *type,
+                            char payload[CODEC_HOOK_PAYLOAD_MAX], uint32_t *len) {
     test_hooks *h = user;
     h->encode_calls++;
     if (h->encode_raise)
@@ -736,14 +736,16 @@ static int test_hook_encode(void *user, lua_State *L, int index, int8_t *type, c
     if (h->decline || !luaL_testudata(L, index, TEST_HANDLE_METATABLE))
         return -1;
     size_t size = lua_rawlen(L, index);
-    memcpy(payload, lua_touserdata(L, index), size < 16 ? size : 16);
+    memcpy(payload, lua_touserdata(L, index),
+           size < CODEC_HOOK_PAYLOAD_MAX ? size : CODEC_HOOK_PAYLOAD_MAX);
     *type = TEST_EXT_HANDLE;
-    *len = (uint32_t)size; /* above 16 on purpose in one test */
+    *len = (uint32_t)size; /* above CODEC_HOOK_PAYLOAD_MAX on purpose in one test */
     return 0;
 }
 
-static int test_hook_accepts(void *user, int8_t type, uint32_t len) {
+static int test_hook_accepts(void *user, int8_t type, const char *payload, uint32_t len) {
     test_hooks *h = user;
+    (void)payload;
     h->accepts_calls++;
     if (type == TEST_EXT_HANDLE)
         return h->any_length || len == 16;
@@ -774,7 +776,7 @@ static void test_hook_decode(void *user, lua_State *L, int8_t type, const char *
 }
 
 static codec_hooks make_hooks(test_hooks *h) {
-    return (codec_hooks){test_hook_encode, test_hook_accepts, test_hook_decode, h, 0};
+    return (codec_hooks){test_hook_encode, test_hook_accepts, test_hook_decode, h, 0, NULL, NULL};
 }
 
 /* The value at `index` is the decode hook's marker for (type, payload, len). */
@@ -1290,11 +1292,11 @@ static void test_hooks_carry_a_userdata_as_ext_5_and_back(void **state) {
         assert_marker(L, 2, TEST_EXT_HANDLE, lua_touserdata(L, 1), sizes[i]);
         lua_settop(L, 0);
     }
-    /* a hook that claims more than 16 bytes is refused */
-    push_handle(L, 1, 17);
+    /* a hook that claims more than CODEC_HOOK_PAYLOAD_MAX bytes is refused */
+    push_handle(L, 1, CODEC_HOOK_PAYLOAD_MAX + 1);
     assert_int_equal(codec_encode_values(L, 1, 1, NULL, &hooks, 4, 0, &out, err, sizeof err),
                      SPOOL_EINVAL);
-    assert_string_equal(err, "ext payload of 17 bytes at argument 4");
+    assert_string_equal(err, "ext payload of 97 bytes at argument 4");
     lua_settop(L, 0);
 
     /* hooks see no ids: an id stays ext 1 */
@@ -1339,7 +1341,7 @@ static void test_a_declining_hook_leaves_behaviour_refused(void **state) {
     /* no hooks, or hooks without an encoder: as codec_encode */
     assert_values_refused(L, "handle", 1, NULL, SPOOL_EINVAL,
                           "cannot copy a userdata at argument 1");
-    codec_hooks decode_only = {NULL, test_hook_accepts, test_hook_decode, &h, 0};
+    codec_hooks decode_only = {NULL, test_hook_accepts, test_hook_decode, &h, 0, NULL, NULL};
     assert_values_refused(L, "handle", 1, &decode_only, SPOOL_EINVAL,
                           "cannot copy a userdata at argument 1");
     /* a hook that raises is an error return, not a longjmp */
@@ -1504,8 +1506,9 @@ static void test_hooked_truncated_prefixes_are_refused_and_never_read_past_the_e
 }
 
 /* An accepts hook that says yes to type 5 on its first call only. */
-static int test_hook_accepts_once(void *user, int8_t type, uint32_t len) {
+static int test_hook_accepts_once(void *user, int8_t type, const char *payload, uint32_t len) {
     test_hooks *h = user;
+    (void)payload;
     (void)len;
     return h->accepts_calls++ == 0 && type == TEST_EXT_HANDLE;
 }
@@ -1517,7 +1520,7 @@ static void test_an_ext_validated_for_the_hooks_is_never_built_as_an_id(void **s
     (void)state;
     lua_State *L = new_state();
     test_hooks h = {0};
-    codec_hooks hooks = {NULL, test_hook_accepts_once, test_hook_decode, &h, 0};
+    codec_hooks hooks = {NULL, test_hook_accepts_once, test_hook_decode, &h, 0, NULL, NULL};
     unsigned char bytes[16];
     memset(bytes, 0xee, sizeof bytes);
     const unsigned char input[] = {0x91, 0xd4, TEST_EXT_HANDLE, 0xab}; /* [fixext 1, type 5] */
@@ -1640,6 +1643,193 @@ static void test_a_raising_decode_hook_is_an_error_return_not_a_longjmp(void **s
     lua_close(L);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Ids across nodes (ext 4)                                                                       */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A fake node "a", incarnation 7: local ids (node field 0) export as ("a", 7, id); ids whose node
+ * field is 1 are of node "b", incarnation 9. Import is the inverse; anything else is refused. */
+static int fake_export(void *user, spool_id id, spool_remote_id *out) {
+    (void)user;
+    uint64_t node = id >> 48;
+    if (node > 1)
+        return SPOOL_ENOENT;
+    snprintf(out->node, sizeof out->node, "%s", node == 0 ? "a" : "b");
+    out->incarnation = node == 0 ? 7 : 9;
+    out->local = id & 0xffffffffffffull;
+    return 0;
+}
+
+static int fake_import(void *user, const spool_remote_id *in, spool_id *out) {
+    int *imports = user;
+    if (imports)
+        (*imports)++;
+    if (strcmp(in->node, "a") == 0 && in->incarnation == 7)
+        *out = in->local;
+    else if (strcmp(in->node, "b") == 0 && in->incarnation == 9)
+        *out = (1ull << 48) | in->local;
+    else
+        return SPOOL_ENOMEM;
+    return 0;
+}
+
+static void test_a_remote_id_has_the_documented_layout(void **state) {
+    (void)state;
+    spool_remote_id id = {"node-b", 0x0102030405060708ull, 0xa1b2c3d4e5f6ull};
+    char out[CODEC_REMOTE_ID_MAX];
+    uint32_t len = codec_remote_id_write(&id, out);
+    const unsigned char expected[] = {6, 'n', 'o', 'd', 'e',  '-',  'b',  1,    2,    3,   4,
+                                      5, 6,   7,   8,   0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6};
+    assert_int_equal(len, sizeof expected);
+    assert_memory_equal(out, expected, sizeof expected);
+    spool_remote_id back;
+    uint32_t used = 0;
+    assert_int_equal(codec_remote_id_read(out, len, &back, &used), 0);
+    assert_int_equal(used, len);
+    assert_string_equal(back.node, "node-b");
+    assert_true(back.incarnation == id.incarnation && back.local == id.local);
+    /* the longest name makes the longest form */
+    memset(id.node, 'n', SPOOL_NODE_NAME_MAX);
+    id.node[SPOOL_NODE_NAME_MAX] = '\0';
+    assert_int_equal(codec_remote_id_write(&id, out), CODEC_REMOTE_ID_MAX);
+    /* what cannot be written */
+    const char *bad_names[] = {"", ".a", "-a", "a b", "a/b", "n\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        spool_remote_id bad = {"", 1, 1};
+        snprintf(bad.node, sizeof bad.node, "%s", bad_names[i]);
+        assert_int_equal(codec_remote_id_write(&bad, out), 0);
+    }
+    spool_remote_id no_life = {"a", 0, 1}, too_wide = {"a", 1, 1ull << 48};
+    assert_int_equal(codec_remote_id_write(&no_life, out), 0);
+    assert_int_equal(codec_remote_id_write(&too_wide, out), 0);
+}
+
+static void test_ids_bound_for_another_node_go_as_ext_4_and_come_back(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    int imports = 0;
+    codec_hooks out_hooks = {NULL, NULL, NULL, NULL, 0, fake_export, NULL};
+    codec_hooks in_hooks = {NULL, NULL, NULL, &imports, 0, NULL, fake_import};
+    codec_buffer out = {0};
+    char err[256];
+
+    /* a local id and one of node b, inside a table */
+    codec_push_id(L, 0x123456);
+    lua_createtable(L, 0, 1);
+    codec_push_id(L, (1ull << 48) | 5);
+    lua_setfield(L, -2, "peer");
+    assert_int_equal(codec_encode_values(L, 1, 2, NULL, &out_hooks, 1, 0, &out, err, sizeof err),
+                     0);
+    const unsigned char expected[] = {0x92, 0xd8, CODEC_EXT_REMOTE_ID,
+                                      1,    'a',  0,
+                                      0,    0,    0,
+                                      0,    0,    0,
+                                      7,    0,    0,
+                                      0,    0x12, 0x34,
+                                      0x56, 0x81, 0xa4,
+                                      'p',  'e',  'e',
+                                      'r',  0xd8, CODEC_EXT_REMOTE_ID,
+                                      1,    'b',  0,
+                                      0,    0,    0,
+                                      0,    0,    0,
+                                      9,    0,    0,
+                                      0,    0,    0,
+                                      5};
+    assert_int_equal(out.size, sizeof expected);
+    assert_memory_equal(out.data, expected, sizeof expected);
+
+    int count = 0;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &in_hooks, &count, err, sizeof err), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(imports, 2);
+    spool_id id = 0;
+    assert_true(codec_to_id(L, 3, &id));
+    assert_true(id == 0x123456);
+    assert_int_equal(lua_getfield(L, 4, "peer"), LUA_TUSERDATA);
+    assert_true(codec_to_id(L, -1, &id));
+    assert_true(id == ((1ull << 48) | 5));
+    lua_settop(L, 0);
+
+    /* hooks that take ids get the imported id as an ext 1 of 8 bytes */
+    test_hooks h = {.accept_ids = 1};
+    codec_hooks claiming = make_hooks(&h);
+    claiming.id_import = fake_import;
+    assert_int_equal(
+        codec_decode_values(L, out.data, out.size, NULL, &claiming, &count, err, sizeof err), 0);
+    const unsigned char local_be[] = {0, 0, 0, 0, 0, 0x12, 0x34, 0x56};
+    assert_marker(L, 1, CODEC_EXT_ID, local_be, sizeof local_be);
+    lua_settop(L, 0);
+
+    /* an id that has no node-independent form is refused, with the id */
+    codec_push_id(L, 2ull << 48);
+    assert_int_equal(codec_encode_values(L, 1, 1, NULL, &out_hooks, 1, 0, &out, err, sizeof err),
+                     SPOOL_EINVAL);
+    assert_non_null(strstr(err, "cannot send id 0x0002000000000000 to another node"));
+    lua_settop(L, 0);
+
+    /* without id_export (a local receiver) ids stay ext 1, as before */
+    codec_push_id(L, 0x123456);
+    assert_int_equal(codec_encode_values(L, 1, 1, NULL, &in_hooks, 1, 0, &out, err, sizeof err), 0);
+    assert_int_equal(out.size, 11);
+    assert_int_equal((unsigned char)out.data[1], 0xd7);
+    assert_int_equal(out.data[2], CODEC_EXT_ID);
+    codec_buffer_free(&out);
+    lua_close(L);
+}
+
+static void test_malformed_or_unimportable_ext_4_is_refused(void **state) {
+    (void)state;
+    lua_State *L = new_state();
+    codec_hooks hooks = {NULL, NULL, NULL, NULL, 0, NULL, fake_import};
+    /* [ext 8 of n bytes, type 4, payload] */
+    static const struct {
+        unsigned char bytes[40];
+        size_t size;
+        const char *says;
+    } inputs[] = {
+        /* too short for any id */
+        {{0x91, 0xc7, 3, 4, 1, 'a', 0}, 7, "malformed id of another node"},
+        /* name length 0 */
+        {{0x91, 0xc7, 16, 4, 0, 'a', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1},
+         20,
+         "malformed id of another node"},
+        /* name longer than the payload */
+        {{0x91, 0xc7, 16, 4, 9, 'a', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1},
+         20,
+         "malformed id of another node"},
+        /* a byte no node name has */
+        {{0x91, 0xc7, 16, 4, 1, ' ', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1},
+         20,
+         "malformed id of another node"},
+        /* incarnation 0 */
+        {{0x91, 0xc7, 16, 4, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+         20,
+         "malformed id of another node"},
+        /* one byte more than the id */
+        {{0x91, 0xc7, 17, 4, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1, 0},
+         21,
+         "malformed id of another node"},
+        /* truncated payload */
+        {{0x91, 0xc7, 16, 4, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0}, 17, "truncated"},
+        /* a node the importer refuses (a full node table) */
+        {{0x91, 0xc7, 16, 4, 1, 'c', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1},
+         20,
+         "cannot import the id of actor 1 on node c"},
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+        assert_values_decode_refused(L, inputs[i].bytes, inputs[i].size, &hooks, SPOOL_EINVAL,
+                                     inputs[i].says);
+    /* a well-formed one without an importer (codec_decode): refused, not guessed */
+    const unsigned char good[] = {0xc7, 16, 4, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 1};
+    char err[256];
+    assert_int_equal(codec_decode(L, (const char *)good, sizeof good, NULL, err, sizeof err),
+                     SPOOL_EINVAL);
+    assert_non_null(strstr(err, "with no runtime to import it"));
+    assert_int_equal(lua_gettop(L), 0);
+    lua_close(L);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deep_equal_tells_values_apart),
@@ -1676,6 +1866,9 @@ int main(void) {
         cmocka_unit_test(test_an_ext_validated_for_the_hooks_is_never_built_as_an_id),
         cmocka_unit_test(test_decode_values_refuses_what_is_not_one_array_and_pushes_nothing),
         cmocka_unit_test(test_a_raising_decode_hook_is_an_error_return_not_a_longjmp),
+        cmocka_unit_test(test_a_remote_id_has_the_documented_layout),
+        cmocka_unit_test(test_ids_bound_for_another_node_go_as_ext_4_and_come_back),
+        cmocka_unit_test(test_malformed_or_unimportable_ext_4_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,11 +4,16 @@
  * placement in force) to `spool stats` and `spool top`. Link with spool::admin (libspool_admin).
  *
  * Protocol: a ZeroMQ REP socket; each request is one frame of text, each reply one frame:
- *   "metrics" or "metrics json"  -> the snapshot as JSON (see docs/metrics.md)
- *   "metrics prometheus"         -> the snapshot in the Prometheus text exposition format 0.0.4
- *   "actors"                     -> JSON:
- * [{"id":"...","name":...,"behavior":...,"thread":N,"depth":N}] "placement"                  ->
- * JSON: {"threads":N,"batch":N,"default":"...","cpus":[...],
+ *   "metrics" or "metrics json"  -> the snapshot as JSON (see docs/metrics.md); from the endpoint
+ *                                   it also has "node" ({"name": ...}, null when the process is
+ *                                   not a node) and "peers" (one object per peer node: state,
+ *                                   messages and bytes in and out, send queue, heartbeat round
+ *                                   trip, dead letters by reason; [] when not a node)
+ *   "metrics prometheus"         -> the same in the Prometheus text exposition format 0.0.4
+ *                                   (the spool_node_peer_* families for the peers)
+ *   "actors"                     -> JSON: [{"id":"...","name":...,"behavior":...,"thread":N,
+ *                                   "depth":N}]
+ *   "placement"                  -> JSON: {"threads":N,"batch":N,"default":"...","cpus":[...],
  *                                   "rules":[{"pattern":...,"policy":...,"thread":N,"near":...,
  *                                   "source":...}]}
  * Anything else gets a reply that starts with "error: " and says what is understood. A request the

@@ -3,11 +3,14 @@
  * field by field, every family present, cumulative buckets, escaped labels, promtool satisfied),
  * and the ZeroMQ admin endpoint end to end against a running runtime: exact counts, every request
  * of the protocol, malformed requests answered with "error: ", bad endpoints refused, start/stop
- * without leaks, and readers hammering it while actors run without changing a single count.
+ * without leaks, and readers hammering it while actors run without changing a single count; a
+ * node's view (its name and peers) exported next to a snapshot, and absent from a runtime that is
+ * no node. Two real nodes in front of the endpoint: test_admin_nodes.c.
  */
 #include "tests/support.h"
 
 #include "spool_admin.h"
+#include "tools/admin/admin.h" /* admin_node and the exporters that take it */
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,10 +49,47 @@ static const char *const family_types[][2] = {
 };
 enum { FAMILY_COUNT = sizeof family_types / sizeof family_types[0] };
 
+/* What the endpoint adds after those (tools/admin/peers.c), node or not. */
+static const char *const node_family_types[][2] = {
+    {"spool_node_info", "gauge"},
+    {"spool_node_peer_info", "gauge"},
+    {"spool_node_peer_state", "gauge"},
+    {"spool_node_peer_messages_in_total", "counter"},
+    {"spool_node_peer_messages_out_total", "counter"},
+    {"spool_node_peer_bytes_in_total", "counter"},
+    {"spool_node_peer_bytes_out_total", "counter"},
+    {"spool_node_peer_queued_messages", "gauge"},
+    {"spool_node_peer_queued_bytes", "gauge"},
+    {"spool_node_peer_heartbeats_missed_total", "counter"},
+    {"spool_node_peer_ups_total", "counter"},
+    {"spool_node_peer_downs_total", "counter"},
+    {"spool_node_peer_rtt_seconds", "gauge"},
+    {"spool_node_peer_dead_letters_total", "counter"},
+};
+enum { NODE_FAMILY_COUNT = sizeof node_family_types / sizeof node_family_types[0] };
+
 static void assert_contains(const char *text, const char *needle) {
     if (!strstr(text, needle)) {
         print_error("missing: %s\n", needle);
         fail();
+    }
+}
+
+static void assert_lacks(const char *text, const char *needle) {
+    if (strstr(text, needle)) {
+        print_error("should not be there: %s\n", needle);
+        fail();
+    }
+}
+
+/* Every family of `families` has its HELP and TYPE lines in `text`. */
+static void assert_families(const char *text, const char *const (*families)[2], int count) {
+    for (int i = 0; i < count; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "# TYPE %s %s\n", families[i][0], families[i][1]);
+        assert_contains(text, line);
+        snprintf(line, sizeof line, "# HELP %s ", families[i][0]);
+        assert_contains(text, line);
     }
 }
 
@@ -390,6 +430,159 @@ static void prometheus_buckets_are_cumulative_with_sum_and_count(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* A node's view next to the snapshot                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define BIG_INCARNATION UINT64_C(18446744073709551557) /* a 64-bit random: not a JSON number */
+
+/* Node "a" with peers "b" (up, every figure different) and "c" (joining, an odd endpoint). */
+static void node_view_init(admin_node *node, spool_node_peer peers[2]) {
+    memset(node, 0, sizeof *node);
+    memset(peers, 0, 2 * sizeof *peers);
+    node->is_node = 1;
+    strcpy(node->name, "a");
+    node->peers = peers;
+    node->peer_count = 2;
+    spool_node_peer *b = &peers[0];
+    strcpy(b->node, "b");
+    strcpy(b->endpoint, "tcp://127.0.0.1:40123");
+    b->state = "up";
+    b->incarnation = BIG_INCARNATION;
+    b->messages_in = 11;
+    b->messages_out = BIG_COUNT;
+    b->bytes_in = 1300;
+    b->bytes_out = 1400;
+    b->queued_messages = 15;
+    b->queued_bytes = 1600;
+    b->rtt_ns = 250000; /* 250 us */
+    b->heartbeats_missed = 17;
+    b->ups = 2;
+    b->downs = 1;
+    for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++)
+        b->dead_letters[r] = (uint64_t)r * 10;
+    spool_node_peer *c = &peers[1];
+    strcpy(c->node, "c");
+    strcpy(c->endpoint, "tcp://host\"x\":1\n");
+    c->state = "joining";
+}
+
+static void node_view_json_reads_back_field_by_field(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    admin_node node;
+    spool_node_peer peers[2];
+    node_view_init(&node, peers);
+    char *text = NULL;
+    assert_int_equal(admin_metrics_json(&f.metrics, &node, &text), 0);
+    json_t *root = parse_json(text);
+    assert_int_equal(json_object_size(root), 9); /* the snapshot's 7, "node" and "peers" */
+    json_t *self = json_object_get(root, "node");
+    assert_string_equal(json_text(self, "name"), "a");
+    assert_int_equal(json_object_size(self), 1);
+
+    json_t *list = json_object_get(root, "peers");
+    assert_int_equal(json_array_size(list), 2);
+    json_t *b = json_array_get(list, 0);
+    assert_string_equal(json_text(b, "node"), "b");
+    assert_string_equal(json_text(b, "endpoint"), "tcp://127.0.0.1:40123");
+    assert_string_equal(json_text(b, "state"), "up");
+    assert_string_equal(json_text(b, "incarnation"), "18446744073709551557");
+    assert_int_equal(json_u64(b, "messages_in"), 11);
+    assert_true(json_u64(b, "messages_out") == BIG_COUNT);
+    assert_int_equal(json_u64(b, "bytes_in"), 1300);
+    assert_int_equal(json_u64(b, "bytes_out"), 1400);
+    assert_int_equal(json_u64(b, "queued_messages"), 15);
+    assert_int_equal(json_u64(b, "queued_bytes"), 1600);
+    assert_true(json_seconds(b, "rtt_seconds") == 250000 / 1e9);
+    assert_int_equal(json_u64(b, "heartbeats_missed"), 17);
+    assert_int_equal(json_u64(b, "ups"), 2);
+    assert_int_equal(json_u64(b, "downs"), 1);
+    json_t *dead = json_object_get(b, "dead_letters");
+    assert_int_equal(json_object_size(dead), SPOOL_DEAD_REASON_COUNT);
+    for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++)
+        assert_int_equal(json_u64(dead, spool_dead_reason_name((spool_dead_reason)r)),
+                         (uint64_t)r * 10);
+    assert_int_equal(json_object_size(b), 15);
+    json_t *c = json_array_get(list, 1);
+    assert_string_equal(json_text(c, "node"), "c");
+    assert_string_equal(json_text(c, "state"), "joining");
+    assert_string_equal(json_text(c, "endpoint"), "tcp://host\"x\":1\n");
+    assert_string_equal(json_text(c, "incarnation"), "0");
+    assert_true(json_seconds(c, "rtt_seconds") == 0.0); /* no heartbeat answered yet */
+    json_decref(root);
+    free(text);
+
+    /* No node: "node" is null and "peers" empty, so a reader need not test for the keys. */
+    admin_node none;
+    memset(&none, 0, sizeof none);
+    assert_int_equal(admin_metrics_json(&f.metrics, &none, &text), 0);
+    root = parse_json(text);
+    assert_true(json_is_null(json_object_get(root, "node")));
+    assert_true(json_is_array(json_object_get(root, "peers")));
+    assert_int_equal(json_array_size(json_object_get(root, "peers")), 0);
+    json_decref(root);
+    free(text);
+}
+
+static void node_view_prometheus_has_a_series_per_peer_and_passes_promtool(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    admin_node node;
+    spool_node_peer peers[2];
+    node_view_init(&node, peers);
+    char *text = NULL;
+    assert_int_equal(admin_metrics_prometheus(&f.metrics, &node, &text), 0);
+    assert_families(text, family_types, FAMILY_COUNT);
+    assert_families(text, node_family_types, NODE_FAMILY_COUNT);
+    assert_contains(text, "\nspool_node_info{node=\"a\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_info{peer=\"b\",endpoint=\"tcp://127.0.0.1:40123\","
+                          "incarnation=\"18446744073709551557\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_info{peer=\"c\",endpoint=\"tcp://host\\\"x\\\":1\\n\","
+                          "incarnation=\"0\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_state{peer=\"b\",state=\"up\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_state{peer=\"b\",state=\"joining\"} 0\n");
+    assert_contains(text, "\nspool_node_peer_state{peer=\"b\",state=\"down\"} 0\n");
+    assert_contains(text, "\nspool_node_peer_state{peer=\"c\",state=\"joining\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_messages_in_total{peer=\"b\"} 11\n");
+    assert_contains(text, "\nspool_node_peer_messages_out_total{peer=\"b\"} 9007199254740993\n");
+    assert_contains(text, "\nspool_node_peer_bytes_in_total{peer=\"b\"} 1300\n");
+    assert_contains(text, "\nspool_node_peer_bytes_out_total{peer=\"b\"} 1400\n");
+    assert_contains(text, "\nspool_node_peer_queued_messages{peer=\"b\"} 15\n");
+    assert_contains(text, "\nspool_node_peer_queued_bytes{peer=\"b\"} 1600\n");
+    assert_contains(text, "\nspool_node_peer_heartbeats_missed_total{peer=\"b\"} 17\n");
+    assert_contains(text, "\nspool_node_peer_ups_total{peer=\"b\"} 2\n");
+    assert_contains(text, "\nspool_node_peer_downs_total{peer=\"b\"} 1\n");
+    assert_contains(text, "\nspool_node_peer_rtt_seconds{peer=\"b\"} 0.00025\n");
+    assert_contains(text, "\nspool_node_peer_rtt_seconds{peer=\"c\"} 0\n");
+    for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "\nspool_node_peer_dead_letters_total{peer=\"b\",reason=\"%s\"} %d\n",
+                 spool_dead_reason_name((spool_dead_reason)r), r * 10);
+        assert_contains(text, line);
+    }
+    assert_promtool_accepts(text);
+    free(text);
+
+    /* No node: every family is listed, none has a sample. */
+    admin_node none;
+    memset(&none, 0, sizeof none);
+    assert_int_equal(admin_metrics_prometheus(&f.metrics, &none, &text), 0);
+    assert_families(text, node_family_types, NODE_FAMILY_COUNT);
+    assert_lacks(text, "\nspool_node_info{");
+    assert_lacks(text, "\nspool_node_peer_");
+    assert_promtool_accepts(text);
+    free(text);
+
+    /* The public exporters take a bare snapshot, which knows of no node: nothing of it. */
+    assert_int_equal(spool_metrics_prometheus(&f.metrics, &text), 0);
+    assert_lacks(text, "spool_node_");
+    free(text);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* A runtime to look at                                                                           */
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -601,6 +794,10 @@ static void metrics_json_shows_the_actors_with_exact_counts(void **state) {
         json_t *dead = json_object_get(root, "dead_letters");
         for (int r = 0; r < SPOOL_DEAD_REASON_COUNT; r++)
             assert_int_equal(json_u64(dead, spool_dead_reason_name((spool_dead_reason)r)), 0);
+        /* Not a node: said so, with no peers. */
+        assert_true(json_is_null(json_object_get(root, "node")));
+        assert_int_equal(json_array_size(json_object_get(root, "peers")), 0);
+        assert_true(json_is_array(json_object_get(root, "peers")));
         json_decref(root);
         free(text);
     }
@@ -625,11 +822,9 @@ static void prometheus_text_of_a_running_runtime_passes_promtool(void **state) {
     void *context = zmq_ctx_new();
     void *client = client_open(context, endpoint, 5000);
     char *text = client_ask(client, "metrics prometheus");
-    for (int i = 0; i < FAMILY_COUNT; i++) {
-        char line[128];
-        snprintf(line, sizeof line, "# TYPE %s %s\n", family_types[i][0], family_types[i][1]);
-        assert_contains(text, line);
-    }
+    assert_families(text, family_types, FAMILY_COUNT);
+    assert_families(text, node_family_types, NODE_FAMILY_COUNT); /* listed, though no node */
+    assert_lacks(text, "\nspool_node_peer_state{");
     char line[160];
     snprintf(line, sizeof line,
              "spool_mailbox_enqueued_total{actor=\"%llu\",name=\"alpha\",thread=\"0\"} 100\n",
@@ -965,6 +1160,8 @@ int main(void) {
         cmocka_unit_test(exporters_refuse_what_is_not_a_snapshot),
         cmocka_unit_test(prometheus_has_every_family_even_without_actors),
         cmocka_unit_test(prometheus_buckets_are_cumulative_with_sum_and_count),
+        cmocka_unit_test(node_view_json_reads_back_field_by_field),
+        cmocka_unit_test(node_view_prometheus_has_a_series_per_peer_and_passes_promtool),
         cmocka_unit_test(start_refuses_bad_arguments_and_bad_endpoints),
         cmocka_unit_test(metrics_json_shows_the_actors_with_exact_counts),
         cmocka_unit_test(prometheus_text_of_a_running_runtime_passes_promtool),

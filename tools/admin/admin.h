@@ -1,7 +1,8 @@
 /*
  * admin.h - what the files of libspool_admin share (internal, never installed): a growing text
  * buffer, UTF-8 repair and number formatting for the exporters (text.c), the JSON helpers built on
- * jansson (text.c), and the answer to one admin request (requests.c), which endpoint.c serves.
+ * jansson (text.c), a node's name and peers next to the snapshot (peers.c), and the answer to one
+ * admin request (requests.c), which endpoint.c serves.
  */
 #ifndef SPOOL_ADMIN_INTERNAL_H
 #define SPOOL_ADMIN_INTERNAL_H
@@ -78,6 +79,40 @@ int admin_json_append(json_t *array, json_t *value);
 
 /* Dumps `root` compactly into a malloc'd string (*out, free() it). 0 or SPOOL_ENOMEM. */
 int admin_json_dump(const json_t *root, char **out);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A node's view (peers.c) and the exporters that take it (export.c)                              */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* What the endpoint adds to a snapshot: this node and its peers, copied when the snapshot is. */
+typedef struct admin_node {
+    int is_node;                        /* 0: the runtime runs no node (then nothing below) */
+    char name[SPOOL_NODE_NAME_MAX + 1]; /* spool_node_self */
+    size_t peer_count;
+    spool_node_peer *peers; /* spool_node_peers, sorted by name; malloc'd */
+} admin_node;
+
+/* Copies rt's node name and peers into *out (a runtime that is no node, or stops being one
+ * meanwhile, gives is_node 0). 0, SPOOL_ENOMEM, or another error of spool_node_peers. Any
+ * thread. */
+int admin_node_take(spool_runtime *rt, admin_node *out);
+
+/* Frees what admin_node_take copied and zeroes *node. */
+void admin_node_release(admin_node *node);
+
+/* Adds "node" ({"name": ...}, or null) and "peers" (an array, [] when no node) to `root`. 0 or -1
+ * (no memory), as admin_json_set. */
+int admin_node_json(json_t *root, const admin_node *node);
+
+/* Appends the node families (HELP and TYPE always; samples for this node and each peer). */
+void admin_node_prometheus(admin_text *text, const admin_node *node);
+
+/*
+ * spool_metrics_json / spool_metrics_prometheus with the node's view too (node NULL: without it,
+ * exactly what those public functions write). Errors: SPOOL_EINVAL, SPOOL_ENOMEM.
+ */
+int admin_metrics_json(const spool_metrics *metrics, const admin_node *node, char **out);
+int admin_metrics_prometheus(const spool_metrics *metrics, const admin_node *node, char **out);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests                                                                                       */

@@ -18,7 +18,10 @@
  *                         "buckets": [26 counts]},   per bucket, NOT cumulative; the last is +Inf
  *                "processing": {same as wait}}, ...],   live actors, in slot order
  *    "dead_letters": {"no_receiver": N, "mailbox_full": N, "dropped_oldest": N,
- *                     "receiver_stopped": N, "shutdown": N, "late_reply": N}}
+ *                     "receiver_stopped": N, "shutdown": N, "late_reply": N, "unknown_node": N,
+ *                     "node_down": N, "overload": N, "too_large": N, "stale_incarnation": N},
+ *    "node": {"name": "a"} or null,       these two only from the endpoint (admin_metrics_json
+ *    "peers": [{...}, ...]}               with a node view; peers.c): a snapshot has no node
  * Counts are JSON integers, seconds JSON reals written with 17 significant digits (they read back
  * exactly, so 1e-07 shows as 9.9999999999999995e-08), and a non-finite number is null. p50 and p99
  * are spool_histogram_quantile(): the upper bound of the bucket the quantile falls in (0 if empty).
@@ -33,7 +36,8 @@
  * _count). Per thread {thread="<n>"}: spool_thread_busy_seconds_total, spool_thread_messages_total,
  * spool_thread_wakeups_total (counters), spool_thread_actors, spool_thread_ready (gauges). Then
  * spool_dead_letters_total{reason=...} for every reason, spool_metrics_sample_every and
- * spool_uptime_seconds (gauges). `promtool check metrics` has nothing to say about it.
+ * spool_uptime_seconds (gauges); from the endpoint, then, the node families of peers.c.
+ * `promtool check metrics` has nothing to say about it.
  */
 #include "spool_admin.h"
 
@@ -119,6 +123,10 @@ static int snapshot_is_valid(const spool_metrics *m) {
 }
 
 int spool_metrics_json(const spool_metrics *metrics, char **out) {
+    return admin_metrics_json(metrics, NULL, out);
+}
+
+int admin_metrics_json(const spool_metrics *metrics, const admin_node *node, char **out) {
     if (!snapshot_is_valid(metrics) || !out)
         return SPOOL_EINVAL;
     const spool_metrics *m = metrics;
@@ -150,6 +158,9 @@ int spool_metrics_json(const spool_metrics *metrics, char **out) {
     for (int r = 0; r < SPOOL_DEAD_REASON_COUNT && !failed; r++)
         failed |= admin_json_set(dead, spool_dead_reason_name((spool_dead_reason)r),
                                  admin_json_count(m->dead_letters[r]));
+
+    if (node && !failed)
+        failed |= admin_node_json(root, node);
 
     int rc = failed ? SPOOL_ENOMEM : admin_json_dump(root, out);
     json_decref(root);
@@ -252,6 +263,10 @@ static void prom_histogram(admin_text *t, const family *f, const spool_actor_met
 }
 
 int spool_metrics_prometheus(const spool_metrics *metrics, char **out) {
+    return admin_metrics_prometheus(metrics, NULL, out);
+}
+
+int admin_metrics_prometheus(const spool_metrics *metrics, const admin_node *node, char **out) {
     if (!snapshot_is_valid(metrics) || !out)
         return SPOOL_EINVAL;
     const spool_metrics *m = metrics;
@@ -311,6 +326,9 @@ int spool_metrics_prometheus(const spool_metrics *metrics, char **out) {
     admin_text_puts(&t, "spool_uptime_seconds ");
     prom_double(&t, m->uptime_seconds);
     admin_text_puts(&t, "\n");
+
+    if (node)
+        admin_node_prometheus(&t, node);
 
     return admin_text_finish(&t, out);
 }

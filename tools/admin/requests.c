@@ -53,9 +53,19 @@ typedef enum request_kind {
     REQUEST_PLACEMENT,
 } request_kind;
 
-static int reply_metrics(const spool_metrics *m, request_kind kind, char **reply) {
-    return kind == REQUEST_METRICS_JSON ? spool_metrics_json(m, reply)
-                                        : spool_metrics_prometheus(m, reply);
+/* The snapshot with this node's name and peers (none when the runtime is no node). */
+static int reply_metrics(spool_runtime *rt, const spool_metrics *m, request_kind kind,
+                         char **reply) {
+    admin_node node;
+    int rc = admin_node_take(rt, &node);
+    if (rc == SPOOL_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return reply_error(reply, "the node's peers: %s", spool_strerror(rc));
+    rc = kind == REQUEST_METRICS_JSON ? admin_metrics_json(m, &node, reply)
+                                      : admin_metrics_prometheus(m, &node, reply);
+    admin_node_release(&node);
+    return rc;
 }
 
 /* [{"id":"...","name":"...","behavior":"...","thread":N,"depth":N}, ...] */
@@ -205,7 +215,7 @@ int admin_answer(spool_runtime *rt, const char *request, size_t size, size_t fra
     switch (kind) {
     case REQUEST_METRICS_JSON:
     case REQUEST_METRICS_PROMETHEUS:
-        rc = reply_metrics(m, kind, reply);
+        rc = reply_metrics(rt, m, kind, reply);
         break;
     case REQUEST_ACTORS:
         rc = reply_actors(m, reply);

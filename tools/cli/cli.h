@@ -75,6 +75,22 @@ typedef struct cli_dead_letter {
     uint64_t count;
 } cli_dead_letter;
 
+/* One peer of a node, as the endpoint's "peers" array has it. */
+/* Dead-letter reasons kept per peer: room for more than spool has; beyond, they are left out. */
+#define CLI_PEER_DEAD_REASONS 24
+typedef struct cli_peer {
+    char node[64];
+    char endpoint[256];
+    char state[16];       /* "joining", "up", "down" */
+    char incarnation[24]; /* decimal, as sent */
+    uint64_t messages_in, messages_out, bytes_in, bytes_out;
+    uint64_t queued_messages, queued_bytes;
+    double rtt_seconds; /* the last heartbeat's round trip; 0 before the first */
+    uint64_t heartbeats_missed, ups, downs;
+    size_t dead_letter_count;
+    cli_dead_letter dead_letters[CLI_PEER_DEAD_REASONS];
+} cli_peer;
+
 typedef struct cli_snapshot {
     double uptime_seconds;
     unsigned sample_every;
@@ -87,6 +103,9 @@ typedef struct cli_snapshot {
     cli_actor *actors;
     size_t dead_letter_count;
     cli_dead_letter *dead_letters;
+    char node[64]; /* this node's name; "" when the runtime is no node (or the endpoint is older) */
+    size_t peer_count;
+    cli_peer *peers; /* sorted by name, as the endpoint sends them */
 } cli_snapshot;
 
 /*
@@ -102,6 +121,9 @@ cli_snapshot *cli_snapshot_fetch(cli_client *client, char *error, size_t error_s
 /* The actor with this id in `snapshot`, or NULL. */
 const cli_actor *cli_snapshot_find_actor(const cli_snapshot *snapshot, const char *id);
 
+/* The peer named `node` in `snapshot`, or NULL. */
+const cli_peer *cli_snapshot_find_peer(const cli_snapshot *snapshot, const char *node);
+
 /* Sum of every thread's messages / dead letters of every reason. */
 uint64_t cli_snapshot_messages(const cli_snapshot *snapshot);
 uint64_t cli_snapshot_dead_letters(const cli_snapshot *snapshot);
@@ -113,6 +135,9 @@ uint64_t cli_snapshot_dead_letters(const cli_snapshot *snapshot);
  */
 double cli_histogram_quantile(const cli_snapshot *snapshot, const cli_histogram *now,
                               const cli_histogram *before, double q);
+
+/* The peer's dead letters, every reason. */
+uint64_t cli_peer_dead_letters(const cli_peer *peer);
 
 /* `now` - `before`, never negative (a counter that went back means the actor is a new one). */
 static inline uint64_t cli_delta(uint64_t now, uint64_t before) {

@@ -1,7 +1,8 @@
 /*
- * snapshot.c - the "metrics json" reply of an admin endpoint, parsed with jansson into plain
- * structs that stats.c, top.c and plot.c read; and the arithmetic of two snapshots taken an
- * interval apart (counter deltas, the wait quantiles of just the messages sampled in between).
+ * snapshot.c - the "metrics json" reply of an admin endpoint (with a node's peers when it is one),
+ * parsed with jansson into plain structs that stats.c, top.c and plot.c read; and the arithmetic
+ * of two snapshots taken an interval apart (counter deltas, the wait quantiles of just the
+ * messages sampled in between).
  */
 #include "cli.h"
 
@@ -134,6 +135,68 @@ static int parse_actor(const json_t *object, size_t index, cli_actor *out, char 
                            size);
 }
 
+/* {"no_receiver": N, ...} into `out`, at most `capacity` of them; returns how many. */
+static size_t parse_dead_letters(const json_t *object, cli_dead_letter *out, size_t capacity) {
+    size_t count = 0;
+    const char *reason;
+    json_t *value;
+    json_object_foreach((json_t *)object, reason, value) {
+        if (count == capacity)
+            break;
+        cli_dead_letter *d = &out[count++];
+        snprintf(d->reason, sizeof d->reason, "%s", reason);
+        d->count = json_is_integer(value) && json_integer_value(value) > 0
+                       ? (uint64_t)json_integer_value(value)
+                       : 0;
+    }
+    return count;
+}
+
+static int parse_peer(const json_t *object, size_t index, cli_peer *out, char *error, size_t size) {
+    char where[32];
+    snprintf(where, sizeof where, "peers[%zu]", index);
+    if (!json_is_object(object))
+        return fail(error, size, "metrics JSON: %s is not an object", where);
+    get_string(object, "node", out->node, sizeof out->node);
+    if (out->node[0] == '\0')
+        return fail(error, size, "metrics JSON: %s has no \"node\"", where);
+    get_string(object, "endpoint", out->endpoint, sizeof out->endpoint);
+    get_string(object, "state", out->state, sizeof out->state);
+    get_string(object, "incarnation", out->incarnation, sizeof out->incarnation);
+    if (get_count(object, "messages_in", where, &out->messages_in, error, size) != 0 ||
+        get_count(object, "messages_out", where, &out->messages_out, error, size) != 0 ||
+        get_count(object, "bytes_in", where, &out->bytes_in, error, size) != 0 ||
+        get_count(object, "bytes_out", where, &out->bytes_out, error, size) != 0 ||
+        get_count(object, "queued_messages", where, &out->queued_messages, error, size) != 0 ||
+        get_count(object, "queued_bytes", where, &out->queued_bytes, error, size) != 0 ||
+        get_number(object, "rtt_seconds", where, &out->rtt_seconds, error, size) != 0 ||
+        get_count(object, "heartbeats_missed", where, &out->heartbeats_missed, error, size) != 0 ||
+        get_count(object, "ups", where, &out->ups, error, size) != 0 ||
+        get_count(object, "downs", where, &out->downs, error, size) != 0)
+        return -1;
+    json_t *dead = json_object_get(object, "dead_letters");
+    if (json_is_object(dead))
+        out->dead_letter_count = parse_dead_letters(dead, out->dead_letters, CLI_PEER_DEAD_REASONS);
+    return 0;
+}
+
+/* "node" and "peers": absent from an endpoint older than nodes, null / [] when no node runs. */
+static int parse_node(const json_t *root, cli_snapshot *s, char *error, size_t size) {
+    json_t *node = json_object_get(root, "node");
+    if (json_is_object(node))
+        get_string(node, "name", s->node, sizeof s->node);
+    json_t *peers = json_object_get(root, "peers");
+    if (!json_is_array(peers) || json_array_size(peers) == 0)
+        return 0;
+    s->peers = calloc(json_array_size(peers), sizeof *s->peers);
+    if (s->peers == NULL)
+        return fail(error, size, "out of memory");
+    for (size_t i = 0; i < json_array_size(peers); i++, s->peer_count++)
+        if (parse_peer(json_array_get(peers, i), i, &s->peers[i], error, size) != 0)
+            return -1;
+    return 0;
+}
+
 static int parse_root(const json_t *root, cli_snapshot *s, char *error, size_t size) {
     if (!json_is_object(root))
         return fail(error, size, "metrics JSON: not an object");
@@ -172,15 +235,9 @@ static int parse_root(const json_t *root, cli_snapshot *s, char *error, size_t s
         s->dead_letters = calloc(json_object_size(dead) + 1, sizeof *s->dead_letters);
         if (s->dead_letters == NULL)
             return fail(error, size, "out of memory");
-        const char *reason;
-        json_t *count;
-        json_object_foreach(dead, reason, count) {
-            cli_dead_letter *d = &s->dead_letters[s->dead_letter_count++];
-            snprintf(d->reason, sizeof d->reason, "%s", reason);
-            d->count = json_is_integer(count) ? (uint64_t)json_integer_value(count) : 0;
-        }
+        s->dead_letter_count = parse_dead_letters(dead, s->dead_letters, json_object_size(dead));
     }
-    return 0;
+    return parse_node(root, s, error, size);
 }
 
 cli_snapshot *cli_snapshot_parse(const char *json, char *error, size_t error_size) {
@@ -205,6 +262,7 @@ void cli_snapshot_destroy(cli_snapshot **snapshot) {
     free((*snapshot)->threads);
     free((*snapshot)->actors);
     free((*snapshot)->dead_letters);
+    free((*snapshot)->peers);
     free(*snapshot);
     *snapshot = NULL;
 }
@@ -223,6 +281,20 @@ const cli_actor *cli_snapshot_find_actor(const cli_snapshot *snapshot, const cha
         if (strcmp(snapshot->actors[i].id, id) == 0)
             return &snapshot->actors[i];
     return NULL;
+}
+
+const cli_peer *cli_snapshot_find_peer(const cli_snapshot *snapshot, const char *node) {
+    for (size_t i = 0; i < snapshot->peer_count; i++)
+        if (strcmp(snapshot->peers[i].node, node) == 0)
+            return &snapshot->peers[i];
+    return NULL;
+}
+
+uint64_t cli_peer_dead_letters(const cli_peer *peer) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < peer->dead_letter_count; i++)
+        total += peer->dead_letters[i].count;
+    return total;
 }
 
 uint64_t cli_snapshot_messages(const cli_snapshot *snapshot) {

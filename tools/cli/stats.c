@@ -1,7 +1,7 @@
 /*
- * stats.c - `spool stats`: one snapshot of a running program, as a table for people (default), as
- * the endpoint's JSON (--json) or Prometheus text (--prom) for other programs; or, with --plot, a
- * few seconds of snapshots drawn into an SVG file (plot.c).
+ * stats.c - `spool stats`: one snapshot of a running program (with its peers when it is a node),
+ * as a table for people (default), as the endpoint's JSON (--json) or Prometheus text (--prom) for
+ * other programs; or, with --plot, a few seconds of snapshots drawn into an SVG file (plot.c).
  */
 #include "cli.h"
 
@@ -15,7 +15,9 @@ static const char stats_usage[] =
     "Prints one metrics snapshot of the program serving ENDPOINT (its admin endpoint):\n"
     "  (default)         a table of threads and actors: busy share of uptime, messages, mailbox\n"
     "                    depth and high-water, counters, and p50/p99 of the wait in the mailbox\n"
-    "                    and of the handler's time, since start\n"
+    "                    and of the handler's time, since start; for a node, a line per peer:\n"
+    "                    state, heartbeat round trip, messages and bytes in and out, its send\n"
+    "                    queue, missed heartbeats and the dead letters sent its way, by reason\n"
     "  --json            the snapshot as JSON, as the endpoint sends it (\"metrics json\")\n"
     "  --prom            the snapshot in the Prometheus text format (\"metrics prometheus\")\n"
     "  --plot FILE.svg   sample the endpoint every --interval MS (default 250) for --seconds N\n"
@@ -33,6 +35,47 @@ static void print_reply(const char *text) {
     fputs(text, stdout);
     if (length == 0 || text[length - 1] != '\n')
         putchar('\n');
+}
+
+/* A node's peers, one line each; nothing when the runtime is no node. */
+static void print_peers(FILE *out, const cli_snapshot *s) {
+    if (s->node[0] == '\0' && s->peer_count == 0)
+        return;
+    size_t up = 0;
+    int name_width = 4;
+    for (size_t i = 0; i < s->peer_count; i++) {
+        up += strcmp(s->peers[i].state, "up") == 0;
+        int length = (int)strlen(s->peers[i].node);
+        name_width = length > name_width ? length : name_width;
+    }
+    fprintf(out, "\nnode %s: %zu peer%s, %zu up\n", s->node[0] != '\0' ? s->node : "?",
+            s->peer_count, s->peer_count == 1 ? "" : "s", up);
+    if (s->peer_count == 0)
+        return;
+    fprintf(out, "%-*s %-7s %8s %10s %10s %12s %12s %7s %10s %6s %s\n", name_width, "PEER", "STATE",
+            "RTT", "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "QUEUED", "Q_BYTES", "MISSED",
+            "DEAD_LETTERS");
+    for (size_t i = 0; i < s->peer_count; i++) {
+        const cli_peer *p = &s->peers[i];
+        char rtt[32];
+        fprintf(out, "%-*s %-7s %8s %10llu %10llu %12llu %12llu %7llu %10llu %6llu ", name_width,
+                p->node, p->state[0] != '\0' ? p->state : "?",
+                cli_format_seconds(p->rtt_seconds > 0 ? p->rtt_seconds : -1, rtt, sizeof rtt),
+                (unsigned long long)p->messages_in, (unsigned long long)p->messages_out,
+                (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out,
+                (unsigned long long)p->queued_messages, (unsigned long long)p->queued_bytes,
+                (unsigned long long)p->heartbeats_missed);
+        /* Only the reasons that happened, as reason=N: one word, the last column. */
+        int any = 0;
+        for (size_t d = 0; d < p->dead_letter_count; d++) {
+            if (p->dead_letters[d].count == 0)
+                continue;
+            fprintf(out, "%s%s=%llu", any ? "," : "", p->dead_letters[d].reason,
+                    (unsigned long long)p->dead_letters[d].count);
+            any = 1;
+        }
+        fprintf(out, "%s\n", any ? "" : "-");
+    }
 }
 
 void cli_stats_print_table(FILE *out, const char *endpoint, const cli_snapshot *s) {
@@ -96,6 +139,7 @@ void cli_stats_print_table(FILE *out, const char *endpoint, const cli_snapshot *
                     (unsigned long long)s->dead_letters[i].count);
         fprintf(out, "\n");
     }
+    print_peers(out, s);
 }
 
 int cli_stats_main(int argc, char **argv) {

@@ -2,7 +2,8 @@
  * top.c - `spool top ENDPOINT`: a live ncurses view of a running program, asking its admin endpoint
  * for a snapshot every second. Rates, load and wait quantiles are those of the last interval: the
  * difference between two snapshots (the first frame, with nothing before it, shows averages since
- * start). Threads on top with a load bar; below, the busiest mailboxes, sorted by a key press.
+ * start). Threads on top with a load bar; for a node, its peers below them (hidden and shown by
+ * a key press); then the busiest mailboxes, sorted by a key press.
  */
 #include "cli.h"
 
@@ -18,12 +19,14 @@ static const char top_usage[] =
     "\n"
     "A live view of the program serving ENDPOINT (its admin endpoint), refreshed every second:\n"
     "  threads    load (busy share of the last interval), messages/s, wake-ups/s, actors, ready\n"
+    "  peers      when the program is a node: each peer's state, heartbeat round trip,\n"
+    "             messages/s and bytes/s in and out, send queue, missed heartbeats, dead letters\n"
     "  mailboxes  the busiest actors: depth, high-water, in/s (enqueued), out/s (dequeued), and\n"
     "             p50 / p99 of the time a message waited in the mailbox over the last interval\n"
     "             (from the sampled messages; '-' when none was sampled)\n"
     "\n"
-    "Keys: d sort by depth, i by in/s, o by out/s, w by p99 wait, n by name; q quits (so do\n"
-    "Ctrl-C and SIGTERM).\n"
+    "Keys: d sort by depth, i by in/s, o by out/s, w by p99 wait, n by name; p hides or shows the\n"
+    "peers; q quits (so do Ctrl-C and SIGTERM).\n"
     "\n"
     "  --interval MS  refresh every MS ms (default 1000)\n"
     "  --timeout MS   a request without an answer within MS ms is reported (default 2000); the\n"
@@ -56,6 +59,7 @@ typedef struct top_view {
     const char *arrow; /* marks the sorted column */
     top_row *rows;
     size_t row_capacity;
+    int hide_peers; /* the p key */
 } top_view;
 
 static volatile sig_atomic_t top_stop;
@@ -98,6 +102,21 @@ static const cli_thread *thread_before(const top_view *view, int thread) {
         if (view->before->threads[i].thread == thread)
             return &view->before->threads[i];
     return NULL;
+}
+
+static const cli_peer *peer_before(const top_view *view, const char *node) {
+    return view->before != NULL ? cli_snapshot_find_peer(view->before, node) : NULL;
+}
+
+/* Is the program a node (then the peers panel and its key are shown)? */
+static int top_is_node(const top_view *view) {
+    return view->now->node[0] != '\0' || view->now->peer_count > 0;
+}
+
+/* `now` - `before` per second of the interval (before NULL: since start). */
+static double top_rate(const top_view *view, uint64_t now, uint64_t before) {
+    double elapsed = top_elapsed(view);
+    return elapsed > 0 ? (double)cli_delta(now, before) / elapsed : 0;
 }
 
 static top_sort current_sort; /* for qsort's comparator: set just before sorting */
@@ -183,12 +202,14 @@ static void draw_header(const top_view *view) {
     double elapsed = top_elapsed(view);
     uint64_t messages = cli_snapshot_messages(s);
     uint64_t messages_before = view->before != NULL ? cli_snapshot_messages(view->before) : 0;
-    char up[32], rate[32], line[640];
+    char up[32], rate[32], node[96] = "", line[640];
+    if (top_is_node(view))
+        snprintf(node, sizeof node, "   node %s", s->node[0] != '\0' ? s->node : "?");
     snprintf(
         line, sizeof line,
-        "spool top - %s   up %s   %zu threads   %zu actors   %s msgs/s   %llu dead letters",
-        cli_client_endpoint(view->client), cli_format_uptime(s->uptime_seconds, up, sizeof up),
-        s->thread_count, s->actor_count,
+        "spool top - %s%s   up %s   %zu threads   %zu actors   %s msgs/s   %llu dead letters",
+        cli_client_endpoint(view->client), node,
+        cli_format_uptime(s->uptime_seconds, up, sizeof up), s->thread_count, s->actor_count,
         cli_format_count(elapsed > 0 ? (double)cli_delta(messages, messages_before) / elapsed : 0,
                          rate, sizeof rate),
         (unsigned long long)cli_snapshot_dead_letters(s));
@@ -268,6 +289,58 @@ static int draw_threads(const top_view *view, int y, int most) {
     return y;
 }
 
+/* Peers of a node: returns the next free row. At most `most` rows, the title included. */
+static int draw_peers(const top_view *view, int y, int most) {
+    const cli_snapshot *s = view->now;
+    int name_width = 4;
+    size_t up = 0;
+    for (size_t i = 0; i < s->peer_count; i++) {
+        int length = (int)strlen(s->peers[i].node);
+        name_width = length > name_width ? length : name_width;
+        up += strcmp(s->peers[i].state, "up") == 0;
+    }
+    if (name_width > 24)
+        name_width = 24;
+    char line[512];
+    snprintf(line, sizeof line, "%-*s %-7s %8s %9s %9s %10s %10s %7s %8s %7s   (%zu up of %zu)",
+             name_width, "PEER", "STATE", "RTT", "MSGS IN/S", "OUT/S", "BYTES IN/S", "OUT/S",
+             "QUEUED", "MISSED", "DEAD", up, s->peer_count);
+    put_line(y++, A_BOLD | A_UNDERLINE, line);
+    size_t shown = s->peer_count;
+    if ((int)shown > most - 1)
+        shown = most > 2 ? (size_t)most - 2 : 1; /* room for the "... more" line */
+    for (size_t i = 0; i < shown && y < LINES - 1; i++) {
+        const cli_peer *p = &s->peers[i];
+        const cli_peer *b = peer_before(view, p->node);
+        char rtt[32], in[32], out[32], bytes_in[32], bytes_out[32], queued[32];
+        snprintf(
+            line, sizeof line, "%-*.*s %-7s %8s %9s %9s %10s %10s %7s %8llu %7llu", name_width,
+            name_width, p->node, p->state[0] != '\0' ? p->state : "?",
+            cli_format_seconds(p->rtt_seconds > 0 ? p->rtt_seconds : -1, rtt, sizeof rtt),
+            cli_format_count(top_rate(view, p->messages_in, b ? b->messages_in : 0), in, sizeof in),
+            cli_format_count(top_rate(view, p->messages_out, b ? b->messages_out : 0), out,
+                             sizeof out),
+            cli_format_count(top_rate(view, p->bytes_in, b ? b->bytes_in : 0), bytes_in,
+                             sizeof bytes_in),
+            cli_format_count(top_rate(view, p->bytes_out, b ? b->bytes_out : 0), bytes_out,
+                             sizeof bytes_out),
+            cli_format_count((double)p->queued_messages, queued, sizeof queued),
+            (unsigned long long)p->heartbeats_missed, (unsigned long long)cli_peer_dead_letters(p));
+        /* Not up, or a heartbeat missed in this interval: in red (bold without colors). */
+        int troubled = strcmp(p->state, "up") != 0 ||
+                       (b != NULL && p->heartbeats_missed > b->heartbeats_missed);
+        int attributes = troubled ? A_BOLD | (view->colors ? COLOR_PAIR(COLOR_HIGH) : 0) : 0;
+        put_line(y++, attributes, line);
+    }
+    if (shown < s->peer_count && y < LINES - 1) {
+        snprintf(line, sizeof line, "  ... %zu more peers", s->peer_count - shown);
+        put_line(y++, A_DIM, line);
+    }
+    if (s->peer_count == 0 && y < LINES - 1)
+        put_line(y++, A_DIM, "(no peers yet)");
+    return y;
+}
+
 typedef struct column {
     const char *title;
     int width;
@@ -340,9 +413,13 @@ static void draw_mailboxes(top_view *view, int y) {
 }
 
 static void draw_footer(const top_view *view) {
-    char line[256];
-    snprintf(line, sizeof line, " d depth  i in/s  o out/s  w p99 wait  n name  q quit%*s",
-             COLS > 60 ? COLS - 52 : 0, "");
+    char keys[128], line[640];
+    snprintf(keys, sizeof keys, " d depth  i in/s  o out/s  w p99 wait  n name  %sq quit",
+             !top_is_node(view) ? ""
+             : view->hide_peers ? "p show peers  "
+                                : "p hide peers  ");
+    int pad = COLS - (int)strlen(keys);
+    snprintf(line, sizeof line, "%s%*s", keys, pad > 0 && pad < 500 ? pad : 0, "");
     put_line(LINES - 1, A_REVERSE, line);
 }
 
@@ -353,6 +430,11 @@ static void top_draw(top_view *view) {
     int most = (LINES - 6) / 2; /* threads may take half the screen */
     y = draw_threads(view, y, most > 1 ? most : 1);
     y++;
+    if (top_is_node(view) && !view->hide_peers && y < LINES - 1) {
+        int peers = (LINES - 6) / 4; /* a quarter of the screen, and at least a title and a row */
+        y = draw_peers(view, y, peers > 2 ? peers : 2);
+        y++;
+    }
     if (y < LINES - 1)
         draw_mailboxes(view, y);
     draw_footer(view);
@@ -394,6 +476,10 @@ static int top_loop(top_view *view) {
         case 'w':
         case 'n':
             view->sort = (top_sort)key;
+            top_draw(view);
+            break;
+        case 'p':
+            view->hide_peers = !view->hide_peers;
             top_draw(view);
             break;
         case KEY_RESIZE:

@@ -63,9 +63,8 @@ typedef struct remote_state {
     node_watch *node_watches;
 } remote_state;
 
-static int name_ok(const char *name) {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > SPOOL_NODE_NAME_MAX || name[0] == '.' || name[0] == '-')
+int spool_node_name_valid(const char *name, size_t n) {
+    if (!name || n == 0 || n > SPOOL_NODE_NAME_MAX || name[0] == '.' || name[0] == '-')
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
@@ -74,6 +73,10 @@ static int name_ok(const char *name) {
             return 0;
     }
     return 1;
+}
+
+static int name_ok(const char *name) {
+    return name && spool_node_name_valid(name, strnlen(name, SPOOL_NODE_NAME_MAX + 1));
 }
 
 int remote_create(spool_runtime *rt) {

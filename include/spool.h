@@ -588,6 +588,11 @@ typedef struct spool_remote_id {
     uint64_t local;                     /* generation | slot: 48 bits */
 } spool_remote_id;
 
+/* Whether the `len` bytes at `name` are a node name: 1..SPOOL_NODE_NAME_MAX of [A-Za-z0-9_.-], not
+ * starting with '.' or '-' (a name is also a key file's name: no hidden files, nothing that reads
+ * as an option). 1 or 0; NULL is not a name. No runtime needed. */
+SPOOL_API int spool_node_name_valid(const char *name, size_t len);
+
 /* The name of this process's node; NULL when no node runs. Any thread. */
 SPOOL_API const char *spool_node_self(const spool_runtime *rt);
 

@@ -67,23 +67,9 @@ void codec_buffer_free(codec_buffer *buffer) {
 /* Ids                                                                                            */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* A node name as spool.h says: 1..SPOOL_NODE_NAME_MAX of [A-Za-z0-9_.-], not starting with '.'
- * or '-'. */
-static int node_name_ok(const char *name, size_t n) {
-    if (n == 0 || n > SPOOL_NODE_NAME_MAX || name[0] == '.' || name[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 uint32_t codec_remote_id_write(const spool_remote_id *id, char *out) {
     size_t n = strnlen(id->node, sizeof id->node);
-    if (!node_name_ok(id->node, n) || id->incarnation == 0 || id->local >> 48 != 0)
+    if (!spool_node_name_valid(id->node, n) || id->incarnation == 0 || id->local >> 48 != 0)
         return 0;
     out[0] = (char)n;
     memcpy(out + 1, id->node, n);
@@ -100,7 +86,7 @@ int codec_remote_id_read(const char *p, uint32_t len, spool_remote_id *out, uint
     if (len < CODEC_REMOTE_ID_MIN)
         return -1;
     size_t n = u[0];
-    if (n == 0 || n > SPOOL_NODE_NAME_MAX || 1 + n + 14 > len || !node_name_ok(p + 1, n))
+    if (n == 0 || n > SPOOL_NODE_NAME_MAX || 1 + n + 14 > len || !spool_node_name_valid(p + 1, n))
         return -1;
     uint64_t incarnation = 0, local = 0;
     for (int i = 0; i < 8; i++)

@@ -470,6 +470,19 @@ static void test_unknown_node_and_too_large_are_counted(void **state) {
     assert_int_equal(spool_id_import(a.rt, &bad, &zz), SPOOL_EINVAL);
     bad = (spool_remote_id){.node = "ok", .incarnation = 1, .local = 1ull << 48};
     assert_int_equal(spool_id_import(a.rt, &bad, &zz), SPOOL_EINVAL);
+    /* The name rule that import applies, on its own. */
+    assert_true(spool_node_name_valid("node-1.eu_west", 14));
+    assert_true(spool_node_name_valid("ab", 1)); /* "a": only len bytes count */
+    assert_false(spool_node_name_valid(NULL, 1));
+    assert_false(spool_node_name_valid("", 0));
+    assert_false(spool_node_name_valid(".hidden", 7));
+    assert_false(spool_node_name_valid("-opt", 4));
+    assert_false(spool_node_name_valid("a b", 3));
+    assert_false(spool_node_name_valid("a/data", 6)); /* '/' marks a data DEALER's routing id */
+    static const char long_name[SPOOL_NODE_NAME_MAX + 2] =
+        "0123456789012345678901234567890123456789012345678901234567890123";
+    assert_true(spool_node_name_valid(long_name, SPOOL_NODE_NAME_MAX));
+    assert_false(spool_node_name_valid(long_name, SPOOL_NODE_NAME_MAX + 1));
     /* This node's own ids round-trip to themselves. */
     spool_remote_id self;
     spool_id local = spawn(&a, &collector_behavior, &c, NULL);

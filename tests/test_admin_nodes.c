@@ -10,6 +10,7 @@
 
 #include "spool_admin.h"
 #include "spool_node.h"
+#include "tests/nodes_support.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -21,58 +22,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define WAIT_MS 20000
 #define HEARTBEAT_MS 20
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits until cond holds, WAIT_MS at most. */
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        int64_t wait_start_ = now_ms();                                                            \
-        while (!(cond)) {                                                                          \
-            if (now_ms() - wait_start_ > WAIT_MS)                                                  \
-                fail_msg("timed out waiting for %s", #cond);                                       \
-            usleep(1000);                                                                          \
-        }                                                                                          \
-    } while (0)
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Nodes                                                                                          */
-/* ---------------------------------------------------------------------------------------------- */
-
-typedef struct node_box {
-    spool_runtime *rt;
-    spool_node *node;
-    char endpoint[256];
-} node_box;
-
-/* A started runtime of two threads made the node `name`, joined to `join` (NULL: none). */
-static void node_start(node_box *b, const char *name, const char *join) {
-    memset(b, 0, sizeof *b);
-    b->rt = support_runtime(2);
-    assert_int_equal(spool_runtime_start(b->rt), 0);
-    spool_node_config c;
-    spool_node_config_init(&c);
-    c.name = name;
-    c.listen = "tcp://127.0.0.1:0";
-    c.insecure = 1;
-    c.heartbeat_ms = HEARTBEAT_MS;
-    c.down_after_ms = 5000; /* a slow CI machine never sees the peer down by mistake */
-    const char *joins[1] = {join};
-    if (join) {
-        c.join = joins;
-        c.join_count = 1;
-    }
-    char err[256] = "";
-    int rc = spool_node_create(b->rt, &c, &b->node, err, sizeof err);
-    if (rc != 0)
-        fail_msg("spool_node_create %s: %s (%s)", name, err, spool_strerror(rc));
-    snprintf(b->endpoint, sizeof b->endpoint, "%s", spool_node_endpoint(b->node));
+/* A node of this test: heartbeats every HEARTBEAT_MS; a slow CI machine never sees the peer down
+ * by mistake. */
+static void test_node_start(node_box *b, const char *name, const char *join) {
+    node_start(b, name, join, HEARTBEAT_MS, 5000, 0, 0);
 }
 
 /* `on`'s view of the peer `name` now; 0 if it has none of that name. */
@@ -223,10 +178,10 @@ static void dead_letters_are(const json_t *peer, uint64_t unknown_node, uint64_t
 static void the_snapshot_shows_a_peer_up_then_down_with_its_figures(void **state) {
     (void)state;
     node_box a, b;
-    node_start(&a, "a", NULL);
+    test_node_start(&a, "a", NULL);
     char join[300];
     snprintf(join, sizeof join, "a@%s", a.endpoint);
-    node_start(&b, "b", join);
+    test_node_start(&b, "b", join);
     WAIT_FOR(peer_up_with_rtt(&a, "b") && peer_up_with_rtt(&b, "a"));
 
     /* Two sends to a life of b that a never met: unknown_node, counted under b's name. */
@@ -322,7 +277,7 @@ static int free_tcp_port(void) {
 static void a_lone_node_has_its_name_and_a_peer_it_cannot_reach_is_joining(void **state) {
     (void)state;
     node_box a;
-    node_start(&a, "a", NULL);
+    test_node_start(&a, "a", NULL);
     admin_box admin = {0};
     admin_open(&admin, a.rt, "lone");
     json_t *root = admin_json(&admin);

@@ -8,68 +8,13 @@
 #include "spool.h"
 #include "spool_node.h"
 #include "support.h"
+#include "tests/nodes_support.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WAIT_MS 20000
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(void) { usleep(1000); }
-
-/* Waits until cond() holds, WAIT_MS at most. */
-#define WAIT_FOR(cond)                                                                             \
-    do {                                                                                           \
-        int64_t wait_start_ = now_ms();                                                            \
-        while (!(cond)) {                                                                          \
-            if (now_ms() - wait_start_ > WAIT_MS)                                                  \
-                fail_msg("timed out waiting for %s", #cond);                                       \
-            nap();                                                                                 \
-        }                                                                                          \
-    } while (0)
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Nodes                                                                                          */
-
-typedef struct node_box {
-    spool_runtime *rt;
-    spool_node *node;
-    char endpoint[256];
-} node_box;
-
-static void node_start(node_box *b, const char *name, const char *join, unsigned heartbeat_ms,
-                       unsigned down_after_ms, size_t max_message, size_t queue_bytes) {
-    memset(b, 0, sizeof *b);
-    b->rt = support_runtime(2);
-    assert_int_equal(spool_runtime_start(b->rt), 0);
-    spool_node_config c;
-    spool_node_config_init(&c);
-    c.name = name;
-    c.listen = "tcp://127.0.0.1:0";
-    c.insecure = 1;
-    c.heartbeat_ms = heartbeat_ms;
-    c.down_after_ms = down_after_ms;
-    c.max_message = max_message;
-    c.queue_bytes = queue_bytes;
-    const char *joins[1] = {join};
-    if (join) {
-        c.join = joins;
-        c.join_count = 1;
-    }
-    char err[256] = "";
-    int rc = spool_node_create(b->rt, &c, &b->node, err, sizeof err);
-    if (rc != 0)
-        fail_msg("spool_node_create %s: %s (%s)", name, err, spool_strerror(rc));
-    snprintf(b->endpoint, sizeof b->endpoint, "%s", spool_node_endpoint(b->node));
-}
 
 static int is_member(node_box *b, const char *name) {
     char names[8][SPOOL_NODE_NAME_MAX + 1];
@@ -89,13 +34,6 @@ static void pair_start(node_box *a, node_box *b, unsigned heartbeat_ms, unsigned
     snprintf(join, sizeof join, "a@%s", a->endpoint);
     node_start(b, "b", join, heartbeat_ms, down_after_ms, max_message, queue_bytes);
     WAIT_FOR(is_member(a, "b") && is_member(b, "a"));
-}
-
-static void node_finish(node_box *b) {
-    spool_node_destroy(&b->node);
-    assert_null(b->node);
-    spool_runtime_stop(b->rt, 1000);
-    spool_runtime_destroy(&b->rt);
 }
 
 /* The id on `from`'s side of an actor `id` of `on`. */

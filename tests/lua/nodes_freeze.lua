@@ -21,21 +21,7 @@ end
 check.eq(select(2, spool.call(idle, "ping")), "b", "b's idle answers")
 util.report("ready")
 
-local down_at, nodedown_at
-local deadline = spool.now() + 20
-while not (down_at and nodedown_at) and spool.now() < deadline do
-  local who, what, why = spool.receive(0.5)
-  if what == "down" then
-    check.eq(who, idle, "down of b's idle")
-    check.eq(why, "noconnection", "down reason")
-    down_at = spool.now()
-  elseif what == "nodedown" and who == "b" then
-    check.eq(why, "heartbeat timeout", "nodedown reason of a frozen node")
-    nodedown_at = spool.now()
-  end
-end
-check.ok(down_at, "a down of b's actor within 20 s")
-check.ok(nodedown_at, "a nodedown of b within 20 s")
+local down_at, nodedown_at = util.wait_down(idle, "b", "heartbeat timeout", 20)
 local peer = spool.metrics().nodes.b
 check.ok(peer.heartbeats_missed > 0, "missed heartbeats counted: " .. peer.heartbeats_missed)
 util.report("seen", {down_at = ("%.6f"):format(down_at), nodedown_at = ("%.6f"):format(nodedown_at),
@@ -43,7 +29,7 @@ util.report("seen", {down_at = ("%.6f"):format(down_at), nodedown_at = ("%.6f"):
 
 -- thawed by the shell: a new session
 local who, what
-deadline = spool.now() + 20
+local deadline = spool.now() + 20
 repeat
   who, what = spool.receive(0.5)
 until (who == "b" and what == "nodeup") or spool.now() > deadline

@@ -16,27 +16,13 @@ local incarnation = spool.metrics().nodes.b.incarnation
 spool.monitor(idle)
 util.report("ready")
 
-local down_at, nodedown_at
-local deadline = spool.now() + 20
-while not (down_at and nodedown_at) and spool.now() < deadline do
-  local who, what, why = spool.receive(0.5)
-  if what == "down" then
-    check.eq(who, idle, "down of b's idle")
-    check.eq(why, "noconnection", "down reason")
-    down_at = spool.now()
-  elseif what == "nodedown" and who == "b" then
-    check.eq(why, "disconnected", "nodedown reason of a killed node")
-    nodedown_at = spool.now()
-  end
-end
-check.ok(down_at, "a down of b's actor within 20 s")
-check.ok(nodedown_at, "a nodedown of b within 20 s")
+local down_at, nodedown_at = util.wait_down(idle, "b", "disconnected", 20)
 util.report("seen", {down_at = ("%.6f"):format(down_at), nodedown_at = ("%.6f"):format(nodedown_at)})
 check.eq(#spool.nodes(), 0, "b is not up")
 
 -- b again, same port, a new life
 local who, what
-deadline = spool.now() + 20
+local deadline = spool.now() + 20
 repeat
   who, what = spool.receive(0.5)
 until (who == "b" and what == "nodeup") or spool.now() > deadline

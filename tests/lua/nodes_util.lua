@@ -39,6 +39,29 @@ function M.wait_notice(kinds, seconds, on_other)
   error("no " .. table.concat(names, "/") .. " within " .. seconds .. " s", 2)
 end
 
+-- wait_down(actor, node, why, seconds): waits for both notices of a lost node: the monitored
+-- actor's ("down", "noconnection") and the node monitor's ("nodedown", why). Returns when each
+-- came (spool.now()); raises on another reason or when the deadline passes.
+function M.wait_down(actor, node, why, seconds)
+  local check = require "check"
+  local down_at, nodedown_at
+  local deadline = spool.now() + seconds
+  while not (down_at and nodedown_at) and spool.now() < deadline do
+    local who, what, reason = spool.receive(0.5)
+    if what == "down" then
+      check.eq(who, actor, "down of " .. node .. "'s actor")
+      check.eq(reason, "noconnection", "down reason")
+      down_at = spool.now()
+    elseif what == "nodedown" and who == node then
+      check.eq(reason, why, "nodedown reason")
+      nodedown_at = spool.now()
+    end
+  end
+  check.ok(down_at, "a down of " .. node .. "'s actor within " .. seconds .. " s")
+  check.ok(nodedown_at, "a nodedown of " .. node .. " within " .. seconds .. " s")
+  return down_at, nodedown_at
+end
+
 -- wait_up(node, seconds): monitors node and returns once it is up.
 function M.wait_up(node, seconds)
   spool.monitor_node(node)

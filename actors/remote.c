@@ -1,7 +1,8 @@
 /*
  * remote.c - the runtime's side of nodes (remote.h): the node table, the route of messages to
- * actors of other nodes, what arrives from them, monitors across a connection, node monitors and
- * the node actor. No socket here: the node layer's ops send, its net thread reports.
+ * actors of other nodes, what arrives from them, nodes coming up and going down, and the node
+ * actor; the watches on them (monitors, node monitors, calls in flight) are remote_watch.c's. No
+ * socket here: the node layer's ops send, its net thread reports.
  */
 #include "actors/remote.h"
 #include "actors/actors.h"
@@ -10,58 +11,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-
-enum { ENTRY_NEW = 0, ENTRY_UP, ENTRY_DOWN, ENTRY_STALE };
-
-/* An actor here watching an actor of the node (spool_monitor across the connection). */
-typedef struct remote_watch {
-    struct remote_watch *next;
-    spool_id watcher;
-    spool_id target;
-} remote_watch;
-
-/* spool_node_monitor: `watcher` is told when `node` ("*": any) comes up or goes down. */
-typedef struct node_watch {
-    struct node_watch *next;
-    spool_id watcher;
-    char node[SPOOL_NODE_NAME_MAX + 1];
-} node_watch;
-
-typedef struct remote_entry {
-    char name[SPOOL_NODE_NAME_MAX + 1];     /* fixed once published */
-    uint64_t incarnation;                   /* fixed */
-    uint32_t index;                         /* fixed: its place in the table */
-    void *peer;                             /* set (under lock) before the first UP is published */
-    int state;                              /* atomic: ENTRY_* */
-    uint64_t dead[SPOOL_DEAD_REASON_COUNT]; /* atomic add: sends to it that became dead letters */
-    remote_watch *watches;                  /* under lock */
-} remote_entry;
-
-/* A request routed to a node and not answered yet: failed when that node's session ends. */
-typedef struct remote_call {
-    struct remote_call *next;
-    spool_id caller; /* a local actor, or SPOOL_ID_NONE for a blocking caller outside */
-    uint64_t request_id;
-    spool_id target;
-    uint32_t index; /* the node entry it went to */
-} remote_call;
-
-#define CALL_BUCKETS 1024
-
-typedef struct remote_state {
-    pthread_mutex_t calls_lock;
-    remote_call *calls[CALL_BUCKETS]; /* under calls_lock, hashed by (caller, request_id) */
-    pthread_mutex_t lock;             /* entry creation, watches, node watches, attach/detach */
-    remote_entry *entries[REMOTE_MAX_NODES]; /* atomic pointers; [0] unused */
-    uint32_t count;                          /* entries made, + 1 (under lock) */
-    int attached;                            /* atomic */
-    uint64_t senders;                        /* atomic: routes inside ops.send now */
-    remote_ops ops;
-    char name[SPOOL_NODE_NAME_MAX + 1];
-    uint64_t incarnation;
-    spool_id node_actor; /* this node's */
-    node_watch *node_watches;
-} remote_state;
 
 int spool_node_name_valid(const char *name, size_t n) {
     if (!name || n == 0 || n > SPOOL_NODE_NAME_MAX || name[0] == '.' || name[0] == '-')
@@ -75,7 +24,7 @@ int spool_node_name_valid(const char *name, size_t n) {
     return 1;
 }
 
-static int name_ok(const char *name) {
+int remote_name_ok(const char *name) {
     return name && spool_node_name_valid(name, strnlen(name, SPOOL_NODE_NAME_MAX + 1));
 }
 
@@ -121,7 +70,7 @@ void remote_destroy(spool_runtime *rt) {
     rt->remote = NULL;
 }
 
-static remote_entry *entry_at(remote_state *r, uint32_t index) {
+remote_entry *remote_entry_at(remote_state *r, uint32_t index) {
     return index > 0 && index < REMOTE_MAX_NODES ? pr_load_ptr(&r->entries[index]) : NULL;
 }
 
@@ -178,7 +127,7 @@ int spool_id_export(spool_runtime *rt, spool_id id, spool_remote_id *out) {
         out->incarnation = r->incarnation;
         return 0;
     }
-    remote_entry *e = entry_at(r, index);
+    remote_entry *e = remote_entry_at(r, index);
     if (!e)
         return SPOOL_ENOENT;
     snprintf(out->node, sizeof out->node, "%s", e->name);
@@ -188,7 +137,7 @@ int spool_id_export(spool_runtime *rt, spool_id id, spool_remote_id *out) {
 
 int spool_id_import(spool_runtime *rt, const spool_remote_id *remote, spool_id *out) {
     if (!rt || !remote || !out || remote->incarnation == 0 || remote->local > REMOTE_LOCAL_MASK ||
-        memchr(remote->node, 0, sizeof remote->node) == NULL || !name_ok(remote->node))
+        memchr(remote->node, 0, sizeof remote->node) == NULL || !remote_name_ok(remote->node))
         return SPOOL_EINVAL;
     remote_state *r = rt->remote;
     if (pr_load_int(&r->attached) && remote->incarnation == r->incarnation &&
@@ -206,12 +155,12 @@ int spool_id_import(spool_runtime *rt, const spool_remote_id *remote, spool_id *
 }
 
 /* The node actor of entry `index`: the id whose local part is 0. */
-static spool_id node_actor_of(uint32_t index) {
+spool_id remote_node_actor_of(uint32_t index) {
     return (spool_id)index << (ID_SLOT_BITS + ID_GEN_BITS);
 }
 
 int spool_node_actor(spool_runtime *rt, const char *node, spool_id *out) {
-    if (!rt || !node || !out || !name_ok(node))
+    if (!rt || !node || !out || !remote_name_ok(node))
         return SPOOL_EINVAL;
     remote_state *r = rt->remote;
     if (!pr_load_int(&r->attached))
@@ -225,7 +174,7 @@ int spool_node_actor(spool_runtime *rt, const char *node, spool_id *out) {
     for (uint32_t i = 1; i < r->count; i++) {
         remote_entry *e = r->entries[i];
         if (pr_load_int(&e->state) == ENTRY_UP && strcmp(e->name, node) == 0) {
-            *out = node_actor_of(i);
+            *out = remote_node_actor_of(i);
             rc = 0;
         }
     }
@@ -289,77 +238,6 @@ int spool_node_peers(spool_runtime *rt, spool_node_peer *peers, size_t capacity,
     if (count)
         *count = n;
     return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Calls in flight: a request to another node is remembered until its answer comes, so that the
- * end of that node's session answers it (SPOOL_ENOENT) rather than the caller's timeout, or never.
- */
-
-static size_t call_bucket(spool_id caller, uint64_t request_id) {
-    uint64_t h = (caller ^ (request_id * 0x9E3779B97F4A7C15u)) * 0xff51afd7ed558ccdu;
-    return (size_t)(h >> 54) % CALL_BUCKETS;
-}
-
-static int call_add(spool_runtime *rt, spool_id caller, uint64_t request_id, spool_id target) {
-    remote_state *r = rt->remote;
-    remote_call *c = memory_alloc(&rt->allocator, sizeof *c);
-    if (!c)
-        return SPOOL_ENOMEM;
-    *c = (remote_call){
-        .caller = caller, .request_id = request_id, .target = target, .index = id_node(target)};
-    size_t b = call_bucket(caller, request_id);
-    pthread_mutex_lock(&r->calls_lock);
-    c->next = r->calls[b];
-    r->calls[b] = c;
-    pthread_mutex_unlock(&r->calls_lock);
-    return 0;
-}
-
-/* Forgets the call (an answer came, or it was refused); whether it was there. */
-static int call_take(spool_runtime *rt, spool_id caller, uint64_t request_id) {
-    remote_state *r = rt->remote;
-    size_t b = call_bucket(caller, request_id);
-    remote_call *found = NULL;
-    pthread_mutex_lock(&r->calls_lock);
-    for (remote_call **pp = &r->calls[b]; *pp; pp = &(*pp)->next)
-        if ((*pp)->caller == caller && (*pp)->request_id == request_id) {
-            found = *pp;
-            *pp = found->next;
-            break;
-        }
-    pthread_mutex_unlock(&r->calls_lock);
-    if (found)
-        memory_free(&rt->allocator, found, sizeof *found);
-    return found != NULL;
-}
-
-/* Entry `index` went down: every call in flight to it is answered SPOOL_ENOENT. */
-static void calls_fail(spool_runtime *rt, uint32_t index) {
-    remote_state *r = rt->remote;
-    remote_call *failed = NULL;
-    pthread_mutex_lock(&r->calls_lock);
-    for (size_t b = 0; b < CALL_BUCKETS; b++)
-        for (remote_call **pp = &r->calls[b]; *pp;) {
-            remote_call *c = *pp;
-            if (c->index == index) {
-                *pp = c->next;
-                c->next = failed;
-                failed = c;
-            } else
-                pp = &c->next;
-        }
-    pthread_mutex_unlock(&r->calls_lock);
-    while (failed) {
-        remote_call *c = failed;
-        failed = c->next;
-        if (c->caller == SPOOL_ID_NONE)
-            request_complete_foreign(rt, c->request_id, NULL, SPOOL_ENOENT);
-        else
-            message_notify(rt, c->caller, c->target, MSG_REPLY_ERROR, SPOOL_ENOENT, c->request_id,
-                           0, NULL, 0);
-        memory_free(&rt->allocator, c, sizeof *c);
-    }
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -435,7 +313,7 @@ static int refuse(spool_runtime *rt, remote_entry *e, spool_dead_reason reason, 
 
 int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
     remote_state *r = rt->remote;
-    remote_entry *e = entry_at(r, id_node(to));
+    remote_entry *e = remote_entry_at(r, id_node(to));
     if (!e)
         return refuse(rt, NULL, SPOOL_DEAD_UNKNOWN_NODE, to, m, SPOOL_ENOENT);
     switch (pr_load_int(&e->state)) {
@@ -454,7 +332,7 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
         return refuse(rt, e, SPOOL_DEAD_NO_RECEIVER, to, m, SPOOL_EINVAL);
     /* Remembered before it leaves: the answer may come before send returns. */
     int is_call = (out.flags & REMOTE_REQUEST) != 0;
-    if (is_call && call_add(rt, out.from, out.request_id, to) != 0)
+    if (is_call && remote_call_add(rt, out.from, out.request_id, to) != 0)
         return refuse(rt, e, SPOOL_DEAD_NODE_DOWN, to, m, SPOOL_ENOMEM);
     /* Announce the send before reading `attached` (Dekker with remote_detach). */
     pr_faa_64(&r->senders, 1);
@@ -464,11 +342,11 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
         rc = r->ops.send(r->ops.user, e->peer, e->incarnation, &out);
     pr_faa_64(&r->senders, (uint64_t)-1);
     if (rc != 0 && is_call)
-        call_take(rt, out.from, out.request_id);
+        remote_call_take(rt, out.from, out.request_id);
     /* A session that ended between the state check and the send: its DOWN may have failed the
      * calls already, before this one was listed. Checked again now that it is listed or sent. */
     if (rc == 0 && is_call && pr_load_int(&e->state) != ENTRY_UP)
-        calls_fail(rt, id_node(to));
+        remote_calls_fail(rt, id_node(to));
     switch (rc) {
     case 0:
         message_free(rt, m);
@@ -486,7 +364,7 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
 
 void remote_undelivered(spool_runtime *rt, uint32_t index, const remote_message *m,
                         spool_dead_reason reason) {
-    remote_entry *e = entry_at(rt->remote, index);
+    remote_entry *e = remote_entry_at(rt->remote, index);
     int counted =
         !(m->type >= SPOOL_MSG_RESERVED && !(m->flags & REMOTE_EXIT)) && !(m->flags & REMOTE_ERROR);
     if (!counted)
@@ -500,81 +378,13 @@ void remote_undelivered(spool_runtime *rt, uint32_t index, const remote_message 
     spool_dead_letter_report(rt, reason, m->to, &view);
     /* A request whose caller waits: it learns now rather than at its timeout. */
     if ((m->flags & REMOTE_REQUEST) && m->request_id != 0 &&
-        call_take(rt, m->from, m->request_id)) {
+        remote_call_take(rt, m->from, m->request_id)) {
         if (m->from == SPOOL_ID_NONE)
             request_complete_foreign(rt, m->request_id, NULL, SPOOL_ENOENT);
         else
             message_notify(rt, m->from, m->to, MSG_REPLY_ERROR, SPOOL_ENOENT, m->request_id, 0,
                            NULL, 0);
     }
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Monitors across a connection                                                                   */
-
-static void tell_down(spool_runtime *rt, spool_id who, spool_id target, int reason) {
-    spool_down down = {target, reason};
-    message_notify(rt, who, target, MSG_USER, 0, 0, SPOOL_MSG_DOWN, &down, sizeof down);
-}
-
-int remote_monitor(spool_runtime *rt, spool_id self, spool_id target) {
-    remote_state *r = rt->remote;
-    remote_entry *e = entry_at(r, id_node(target));
-    if (!e)
-        return message_notify(rt, self, target, MSG_USER, 0, 0, SPOOL_MSG_DOWN,
-                              &(spool_down){target, SPOOL_EXIT_NOPROC}, sizeof(spool_down));
-    remote_watch *w = memory_alloc(&rt->allocator, sizeof *w);
-    if (!w)
-        return SPOOL_ENOMEM;
-    w->watcher = self;
-    w->target = target;
-    /* Listed before the request leaves, so a DOWN of the node after it finds the watch. */
-    pthread_mutex_lock(&r->lock);
-    int up = pr_load_int(&e->state) == ENTRY_UP;
-    if (up) {
-        w->next = e->watches;
-        e->watches = w;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (!up) {
-        memory_free(&rt->allocator, w, sizeof *w);
-        tell_down(rt, self, target, SPOOL_EXIT_NOCONNECTION);
-        return 0;
-    }
-    int rc = message_notify(rt, target, self, MSG_MONITOR, 0, 0, 0, NULL, 0);
-    if (rc == 0)
-        return 0;
-    /* Not sent: if the watch is still listed (no DOWN of the node took it), it fires now. */
-    int found = 0;
-    pthread_mutex_lock(&r->lock);
-    for (remote_watch **pp = &e->watches; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            found = 1;
-            break;
-        }
-    pthread_mutex_unlock(&r->lock);
-    if (found) {
-        memory_free(&rt->allocator, w, sizeof *w);
-        tell_down(rt, self, target, SPOOL_EXIT_NOCONNECTION);
-    }
-    return 0;
-}
-
-/* A DOWN of `target` for `watcher` came: one watch of that pair is done. */
-static void watch_done(spool_runtime *rt, remote_entry *e, spool_id who, spool_id target) {
-    remote_state *r = rt->remote;
-    remote_watch *found = NULL;
-    pthread_mutex_lock(&r->lock);
-    for (remote_watch **pp = &e->watches; *pp; pp = &(*pp)->next)
-        if ((*pp)->watcher == who && (*pp)->target == target) {
-            found = *pp;
-            *pp = found->next;
-            break;
-        }
-    pthread_mutex_unlock(&r->lock);
-    if (found)
-        memory_free(&rt->allocator, found, sizeof *found);
 }
 
 int spool_node_whereis(spool_ctx *ctx, const char *node, const char *name, unsigned timeout_ms,
@@ -589,96 +399,6 @@ int spool_node_whereis(spool_ctx *ctx, const char *node, const char *name, unsig
     if (rc != 0)
         return rc;
     return request_call_owner(ctx, to, REMOTE_T_WHEREIS, name, n, timeout_ms, cont, arg);
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Node monitors                                                                                  */
-
-int spool_node_monitor(spool_ctx *ctx, const char *node, int on) {
-    if (!ctx || !node || (strcmp(node, "*") != 0 && !name_ok(node)))
-        return SPOOL_EINVAL;
-    actor *self = actor_from_ctx(ctx);
-    sched_thread *t = sched_current();
-    if (!t || t->current != self)
-        return SPOOL_EINVAL;
-    spool_runtime *rt = self->rt;
-    remote_state *r = rt->remote;
-    if (!pr_load_int(&r->attached))
-        return SPOOL_ESTATE;
-    node_watch *fresh = NULL;
-    if (on) {
-        fresh = memory_alloc(&rt->allocator, sizeof *fresh);
-        if (!fresh)
-            return SPOOL_ENOMEM;
-        fresh->watcher = self->id;
-        snprintf(fresh->node, sizeof fresh->node, "%s", node);
-    }
-    int up = strcmp(node, "*") == 0 || strcmp(node, r->name) == 0;
-    pthread_mutex_lock(&r->lock);
-    for (node_watch **pp = &r->node_watches; *pp;) {
-        node_watch *w = *pp;
-        if (w->watcher == self->id && strcmp(w->node, node) == 0) {
-            *pp = w->next;
-            memory_free(&rt->allocator, w, sizeof *w);
-        } else
-            pp = &w->next;
-    }
-    if (fresh) {
-        fresh->next = r->node_watches;
-        r->node_watches = fresh;
-        for (uint32_t i = 1; i < r->count && !up; i++)
-            up = pr_load_int(&r->entries[i]->state) == ENTRY_UP &&
-                 strcmp(r->entries[i]->name, node) == 0;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (fresh && !up) {
-        spool_node_event event = {.incarnation = 0};
-        snprintf(event.node, sizeof event.node, "%s", node);
-        snprintf(event.reason, sizeof event.reason, "not connected");
-        message_notify(rt, self->id, SPOOL_ID_NONE, MSG_SELF, 0, 0, SPOOL_MSG_NODEDOWN, &event,
-                       sizeof event);
-    }
-    return 0;
-}
-
-/* Tells every node watcher of e's name; forgets those that ended. Notices travel as MSG_SELF: a
- * bounded mailbox neither refuses them nor drops a message for them. */
-static void tell_node_watchers(spool_runtime *rt, remote_entry *e, uint32_t index, uint32_t type,
-                               const char *reason) {
-    remote_state *r = rt->remote;
-    spool_node_event event = {.incarnation = e->incarnation};
-    snprintf(event.node, sizeof event.node, "%s", e->name);
-    snprintf(event.reason, sizeof event.reason, "%s", reason ? reason : "");
-    /* Copy the watchers out: notifying under the lock could wait on nothing, but keeps it short. */
-    size_t n = 0, capacity = 0;
-    spool_id *ids = NULL;
-    pthread_mutex_lock(&r->lock);
-    for (node_watch *w = r->node_watches; w; w = w->next)
-        capacity++;
-    if (capacity)
-        ids = memory_alloc(&rt->allocator, capacity * sizeof *ids);
-    for (node_watch *w = r->node_watches; w && ids; w = w->next)
-        if (strcmp(w->node, "*") == 0 || strcmp(w->node, e->name) == 0)
-            ids[n++] = w->watcher;
-    pthread_mutex_unlock(&r->lock);
-    for (size_t i = 0; i < n; i++) {
-        int rc = message_notify(rt, ids[i], node_actor_of(index), MSG_SELF, 0, 0, type, &event,
-                                sizeof event);
-        if (rc != SPOOL_ENOENT)
-            continue;
-        pthread_mutex_lock(&r->lock);
-        for (node_watch **pp = &r->node_watches; *pp;) {
-            node_watch *w = *pp;
-            if (w->watcher == ids[i]) {
-                *pp = w->next;
-                memory_free(&rt->allocator, w, sizeof *w);
-            } else
-                pp = &w->next;
-        }
-        pthread_mutex_unlock(&r->lock);
-    }
-    if (ids)
-        memory_free(&rt->allocator, ids, capacity * sizeof *ids);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -697,11 +417,11 @@ static int entry_end(spool_runtime *rt, remote_entry *e, int state) {
     remote_watch *watches = e->watches;
     e->watches = NULL;
     pthread_mutex_unlock(&r->lock);
-    calls_fail(rt, (uint32_t)(e->index));
+    remote_calls_fail(rt, (uint32_t)(e->index));
     while (watches) {
         remote_watch *w = watches;
         watches = w->next;
-        tell_down(rt, w->watcher, w->target, SPOOL_EXIT_NOCONNECTION);
+        remote_tell_down(rt, w->watcher, w->target, SPOOL_EXIT_NOCONNECTION);
         memory_free(&rt->allocator, w, sizeof *w);
     }
     return was == ENTRY_UP;
@@ -709,7 +429,7 @@ static int entry_end(spool_runtime *rt, remote_entry *e, int state) {
 
 uint32_t remote_node_up(spool_runtime *rt, const char *name, uint64_t incarnation, void *peer) {
     remote_state *r = rt->remote;
-    if (!name_ok(name))
+    if (!remote_name_ok(name))
         return 0;
     pthread_mutex_lock(&r->lock);
     uint32_t index = entry_find_or_add_locked(rt, name, incarnation);
@@ -736,14 +456,14 @@ uint32_t remote_node_up(spool_runtime *rt, const char *name, uint64_t incarnatio
     if (pr_load_int(&e->state) == ENTRY_STALE)
         return index; /* an earlier life met again late: it stays refused */
     pr_store_int(&e->state, ENTRY_UP);
-    tell_node_watchers(rt, e, index, SPOOL_MSG_NODEUP, NULL);
+    remote_tell_node_watchers(rt, e, index, SPOOL_MSG_NODEUP, NULL);
     return index;
 }
 
 void remote_node_down(spool_runtime *rt, uint32_t index, const char *reason) {
-    remote_entry *e = entry_at(rt->remote, index);
+    remote_entry *e = remote_entry_at(rt->remote, index);
     if (e && entry_end(rt, e, ENTRY_DOWN))
-        tell_node_watchers(rt, e, index, SPOOL_MSG_NODEDOWN, reason);
+        remote_tell_node_watchers(rt, e, index, SPOOL_MSG_NODEDOWN, reason);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -770,15 +490,15 @@ static void deliver_in(spool_runtime *rt, spool_id to, message *m) {
 
 void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in) {
     remote_state *r = rt->remote;
-    remote_entry *e = entry_at(r, index);
+    remote_entry *e = remote_entry_at(r, index);
     if (!e || in->to > REMOTE_LOCAL_MASK || in->from > REMOTE_LOCAL_MASK)
         return;
-    spool_id from = node_actor_of(index) | in->from;
+    spool_id from = remote_node_actor_of(index) | in->from;
     spool_id to = in->to ? (spool_id)in->to : r->node_actor;
     /* An answer: the call is no longer in flight. One that is not listed any more was answered
      * already by the end of a session (or never listed: a reply to a caller that is gone). */
     if ((in->flags & (REMOTE_REPLY | REMOTE_ERROR)) &&
-        !call_take(rt, in->to ? to : SPOOL_ID_NONE, in->request_id) && in->to == 0)
+        !remote_call_take(rt, in->to ? to : SPOOL_ID_NONE, in->request_id) && in->to == 0)
         return;
     /* Replies to a blocking caller of this process (it sent from outside: `from` 0). */
     if (in->to == 0 && (in->flags & (REMOTE_REPLY | REMOTE_ERROR))) {
@@ -802,7 +522,7 @@ void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in)
         m->view.type = SPOOL_MSG_DOWN;
         m->kind = MSG_USER;
         m->view.request_id = 0;
-        watch_done(rt, e, to, from);
+        remote_watch_done(rt, e, to, from);
     } else {
         if (size)
             memcpy(m->inline_data, in->data, size);
@@ -814,7 +534,7 @@ void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in)
             if (in->type == REMOTE_T_WHEREIS_REPLY && size == sizeof(uint64_t)) {
                 uint64_t local;
                 memcpy(&local, m->inline_data, sizeof local);
-                spool_id id = local == 0 ? SPOOL_ID_NONE : node_actor_of(index) | local;
+                spool_id id = local == 0 ? SPOOL_ID_NONE : remote_node_actor_of(index) | local;
                 memcpy(m->inline_data, &id, sizeof id);
             }
         } else if (in->type == REMOTE_T_MONITOR) {
@@ -836,7 +556,7 @@ void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in)
         /* A monitor of an actor that is gone: NOPROC goes back at once, as locally. */
         if (actor_lookup(rt, to) == NULL) {
             message_free(rt, m);
-            tell_down(rt, from, to, SPOOL_EXIT_NOPROC);
+            remote_tell_down(rt, from, to, SPOOL_EXIT_NOPROC);
             return;
         }
     }
@@ -869,7 +589,7 @@ static const spool_behavior node_actor_behavior = {.name = "spool.node",
 
 int remote_attach(spool_runtime *rt, const char *name, uint64_t incarnation,
                   const remote_ops *ops) {
-    if (!rt || !ops || !ops->send || !name_ok(name) || incarnation == 0)
+    if (!rt || !ops || !ops->send || !remote_name_ok(name) || incarnation == 0)
         return SPOOL_EINVAL;
     remote_state *r = rt->remote;
     if (pr_load_int(&r->attached))

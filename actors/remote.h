@@ -103,4 +103,78 @@ int remote_monitor(spool_runtime *rt, spool_id self, spool_id target);
 int remote_create(spool_runtime *rt);
 void remote_destroy(spool_runtime *rt);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Between remote.c and remote_watch.c: the state of the node table and the watches on it. Nothing
+ * else in the runtime uses what follows. */
+
+#include <pthread.h>
+
+enum { ENTRY_NEW = 0, ENTRY_UP, ENTRY_DOWN, ENTRY_STALE };
+
+/* An actor here watching an actor of the node (spool_monitor across the connection). */
+typedef struct remote_watch {
+    struct remote_watch *next;
+    spool_id watcher;
+    spool_id target;
+} remote_watch;
+
+/* spool_node_monitor: `watcher` is told when `node` ("*": any) comes up or goes down. */
+typedef struct node_watch {
+    struct node_watch *next;
+    spool_id watcher;
+    char node[SPOOL_NODE_NAME_MAX + 1];
+} node_watch;
+
+typedef struct remote_entry {
+    char name[SPOOL_NODE_NAME_MAX + 1];     /* fixed once published */
+    uint64_t incarnation;                   /* fixed */
+    uint32_t index;                         /* fixed: its place in the table */
+    void *peer;                             /* set (under lock) before the first UP is published */
+    int state;                              /* atomic: ENTRY_* */
+    uint64_t dead[SPOOL_DEAD_REASON_COUNT]; /* atomic add: sends to it that became dead letters */
+    remote_watch *watches;                  /* under lock */
+} remote_entry;
+
+/* A request routed to a node and not answered yet: failed when that node's session ends. */
+typedef struct remote_call {
+    struct remote_call *next;
+    spool_id caller; /* a local actor, or SPOOL_ID_NONE for a blocking caller outside */
+    uint64_t request_id;
+    spool_id target;
+    uint32_t index; /* the node entry it went to */
+} remote_call;
+
+#define CALL_BUCKETS 1024
+
+typedef struct remote_state {
+    pthread_mutex_t calls_lock;
+    remote_call *calls[CALL_BUCKETS]; /* under calls_lock, hashed by (caller, request_id) */
+    pthread_mutex_t lock;             /* entry creation, watches, node watches, attach/detach */
+    remote_entry *entries[REMOTE_MAX_NODES]; /* atomic pointers; [0] unused */
+    uint32_t count;                          /* entries made, + 1 (under lock) */
+    int attached;                            /* atomic */
+    uint64_t senders;                        /* atomic: routes inside ops.send now */
+    remote_ops ops;
+    char name[SPOOL_NODE_NAME_MAX + 1];
+    uint64_t incarnation;
+    spool_id node_actor; /* this node's */
+    node_watch *node_watches;
+} remote_state;
+
+/* remote.c */
+int remote_name_ok(const char *name); /* a NUL-terminated valid node name */
+remote_entry *remote_entry_at(remote_state *r, uint32_t index); /* NULL if never given out */
+spool_id remote_node_actor_of(uint32_t index); /* the node actor of entry `index` (local part 0) */
+
+/* remote_watch.c: calls in flight (a request to another node is remembered until its answer
+ * comes, so that the end of that node's session answers it with SPOOL_ENOENT) */
+int remote_call_add(spool_runtime *rt, spool_id caller, uint64_t request_id, spool_id target);
+int remote_call_take(spool_runtime *rt, spool_id caller, uint64_t request_id); /* was it there */
+void remote_calls_fail(spool_runtime *rt, uint32_t index); /* entry `index` went down */
+/* remote_watch.c: monitors and node monitors */
+void remote_tell_down(spool_runtime *rt, spool_id who, spool_id target, int reason);
+void remote_watch_done(spool_runtime *rt, remote_entry *e, spool_id who, spool_id target);
+void remote_tell_node_watchers(spool_runtime *rt, remote_entry *e, uint32_t index, uint32_t type,
+                               const char *reason);
+
 #endif

@@ -1,14 +1,14 @@
 #!/bin/bash
 # tests/cli/nodes_kill.sh - kill -9 of a node and its restart (tests/lua/nodes_kill.lua on node
 # a, nodes_idle.lua as node b): a's monitors fire (down "noconnection", nodedown
-# "disconnected") soon after the SIGKILL (the issue's goal is 50 ms; asserted: under 1 s, the
+# "disconnected") soon after the SIGKILL (the issue's goal is 50 ms; asserted: under 200 ms, the
 # figure printed); then b starts again on the same port and a finds its old ids stale and new
 # ones working.
 #
 #   nodes_kill.sh PATH/TO/spool PATH/TO/tests/lua
 . "$(dirname "$0")/nodes_lib.sh"
 
-bound_ms=1000
+bound_ms=200 # measured 2-9 ms; the slack is for a loaded machine, not for the design
 [ "$sanitized" = 1 ] && bound_ms=2000
 start_listener b nodes_idle.lua 60 --insecure
 b_pid=$NODE_PID

@@ -496,10 +496,10 @@ void remote_receive(spool_runtime *rt, uint32_t index, const remote_message *in)
     spool_id from = remote_node_actor_of(index) | in->from;
     spool_id to = in->to ? (spool_id)in->to : r->node_actor;
     /* An answer: the call is no longer in flight. One that is not listed any more was answered
-     * already by the end of a session (or never listed: a reply to a caller that is gone). */
-    if ((in->flags & (REMOTE_REPLY | REMOTE_ERROR)) &&
-        !remote_call_take(rt, in->to ? to : SPOOL_ID_NONE, in->request_id) && in->to == 0)
-        return;
+     * already (by the end of a session) or its caller stopped waiting: it still goes on, and a
+     * reply nobody waits for is counted as a late_reply dead letter where it lands. */
+    if (in->flags & (REMOTE_REPLY | REMOTE_ERROR))
+        remote_call_take(rt, in->to ? to : SPOOL_ID_NONE, in->request_id);
     /* Replies to a blocking caller of this process (it sent from outside: `from` 0). */
     if (in->to == 0 && (in->flags & (REMOTE_REPLY | REMOTE_ERROR))) {
         if (in->flags & REMOTE_ERROR) {

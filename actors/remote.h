@@ -99,6 +99,12 @@ int remote_deliver(spool_runtime *rt, spool_id to, struct message *m);
 /* Core: spool_monitor of a remote target from actor `self` (its home thread). */
 int remote_monitor(spool_runtime *rt, spool_id self, spool_id target);
 
+/* Core: a call by `caller` (SPOOL_ID_NONE: a blocking caller outside) ends without its answer
+ * (its timeout, or the caller's end). If it went to another node it is no longer in flight: a
+ * reply that comes later is a late_reply dead letter, and the registry does not keep the call
+ * until that node's session ends. Any thread. */
+void remote_call_forget(spool_runtime *rt, spool_id caller, uint64_t request_id);
+
 /* Runtime create/destroy. */
 int remote_create(spool_runtime *rt);
 void remote_destroy(spool_runtime *rt);
@@ -149,6 +155,7 @@ typedef struct remote_call {
 typedef struct remote_state {
     pthread_mutex_t calls_lock;
     remote_call *calls[CALL_BUCKETS]; /* under calls_lock, hashed by (caller, request_id) */
+    uint64_t calls_live;              /* written under calls_lock, read atomically: calls listed */
     pthread_mutex_t lock;             /* entry creation, watches, node watches, attach/detach */
     remote_entry *entries[REMOTE_MAX_NODES]; /* atomic pointers; [0] unused */
     uint32_t count;                          /* entries made, + 1 (under lock) */

@@ -31,6 +31,7 @@ int remote_call_add(spool_runtime *rt, spool_id caller, uint64_t request_id, spo
     pthread_mutex_lock(&r->calls_lock);
     c->next = r->calls[b];
     r->calls[b] = c;
+    pr_store_64(&r->calls_live, r->calls_live + 1);
     pthread_mutex_unlock(&r->calls_lock);
     return 0;
 }
@@ -45,12 +46,21 @@ int remote_call_take(spool_runtime *rt, spool_id caller, uint64_t request_id) {
         if ((*pp)->caller == caller && (*pp)->request_id == request_id) {
             found = *pp;
             *pp = found->next;
+            pr_store_64(&r->calls_live, r->calls_live - 1);
             break;
         }
     pthread_mutex_unlock(&r->calls_lock);
     if (found)
         memory_free(&rt->allocator, found, sizeof *found);
     return found != NULL;
+}
+
+void remote_call_forget(spool_runtime *rt, spool_id caller, uint64_t request_id) {
+    remote_state *r = rt ? rt->remote : NULL;
+    /* Every timeout and every end of an actor with calls pending comes here: without a node, or
+     * with nothing in flight, it costs one load. */
+    if (r && pr_load_64(&r->calls_live) != 0)
+        remote_call_take(rt, caller, request_id);
 }
 
 /* Entry `index` went down: every call in flight to it is answered SPOOL_ENOENT. */
@@ -65,6 +75,7 @@ void remote_calls_fail(spool_runtime *rt, uint32_t index) {
                 *pp = c->next;
                 c->next = failed;
                 failed = c;
+                pr_store_64(&r->calls_live, r->calls_live - 1);
             } else
                 pp = &c->next;
         }

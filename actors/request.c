@@ -5,6 +5,7 @@
  * the runtime use spool_call_wait, which blocks on a condition variable.
  */
 #include "actors/actors.h"
+#include "actors/remote.h"
 
 #include <errno.h>
 #include <string.h>
@@ -220,6 +221,7 @@ void request_dispatch_owner(actor *a, message *m) {
         cont((spool_ctx *)a, a->state, m->status, NULL, arg);
         break;
     default:
+        remote_call_forget(rt, a->id, m->view.request_id);
         cont((spool_ctx *)a, a->state, SPOOL_ETIMEDOUT, NULL, arg);
         break;
     }
@@ -230,6 +232,7 @@ void request_forget_all_owner(actor *a, int status) {
     while (a->calls) {
         pending_call *p = a->calls;
         a->calls = p->next;
+        remote_call_forget(rt, a->id, p->request_id);
         pending_free(rt, p);
     }
     /* The callers still waiting for this actor learn that it ended (a caller that was answered
@@ -365,6 +368,8 @@ int spool_call_wait(spool_runtime *rt, spool_id to, uint32_t type, const void *d
     }
     pthread_mutex_unlock(&table->lock);
     pthread_cond_destroy(&w.cond);
+    if (!w.done)
+        remote_call_forget(rt, SPOOL_ID_NONE, w.request_id);
     if (rc == 0)
         rc = w.status;
     if (rc != 0) {

@@ -10,6 +10,10 @@
 #include "support.h"
 #include "tests/nodes_support.h"
 
+/* White box, for one count only: the calls actors/remote_watch.c keeps in flight. */
+#include "actors/remote.h"
+#include "scheduler/scheduler.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,6 +205,20 @@ static void patient_handle(spool_ctx *ctx, void *state, const spool_message *m) 
 
 static const spool_behavior patient_behavior = {.name = "patient", .handle = patient_handle};
 
+/* Calls the id in the data with a 50 ms timeout. */
+static void impatient_handle(spool_ctx *ctx, void *state, const spool_message *m) {
+    spool_id target;
+    memcpy(&target, m->data, sizeof target);
+    assert_int_equal(spool_call(ctx, target, 1, "?", 1, 50, caller_reply, NULL), 0);
+}
+
+static const spool_behavior impatient_behavior = {.name = "impatient", .handle = impatient_handle};
+
+/* The calls a node's registry holds in flight now. */
+static uint64_t calls_in_flight(node_box *b) {
+    return pr_load_64(&((remote_state *)b->rt->remote)->calls_live);
+}
+
 static spool_id spawn(node_box *b, const spool_behavior *behavior, void *state, const char *name) {
     spool_spawn_opts opts = spool_spawn_opts_default();
     opts.name = name;
@@ -349,6 +367,42 @@ static void test_calls_in_flight_fail_when_the_node_goes_down(void **state) {
     WAIT_FOR(atomic_load(&k.done));
     assert_int_equal(atomic_load(&k.status), SPOOL_ENOENT);
     assert_true(now_ms() - start < 5000);
+    node_finish(&a);
+}
+
+/* A call that stops waiting (its timeout, its caller's end, a blocking caller's timeout) is no
+ * longer in flight: the registry forgets it instead of keeping it until the node goes down. */
+static void test_calls_that_stop_waiting_are_forgotten(void **state) {
+    node_box a, b;
+    pair_start(&a, &b, 100, 3000, 0, 0);
+    static atomic_long asked;
+    atomic_store(&asked, 0);
+    spool_id remote = id_seen_from(&b, spawn(&b, &silent_behavior, &asked, NULL), &a);
+    /* From an actor, with a timeout. */
+    static caller k;
+    memset(&k, 0, sizeof k);
+    spool_id impatient = spawn(&a, &impatient_behavior, &k, NULL);
+    assert_int_equal(spool_send(a.rt, impatient, 1, &remote, sizeof remote), 0);
+    WAIT_FOR(atomic_load(&k.done));
+    assert_int_equal(atomic_load(&k.status), SPOOL_ETIMEDOUT);
+    assert_int_equal(calls_in_flight(&a), 0);
+    /* From an actor that ends while it waits. */
+    static caller p;
+    memset(&p, 0, sizeof p);
+    spool_id patient = spawn(&a, &patient_behavior, &p, NULL);
+    assert_int_equal(spool_send(a.rt, patient, 1, &remote, sizeof remote), 0);
+    WAIT_FOR(atomic_load(&asked) == 2);
+    assert_int_equal(calls_in_flight(&a), 1);
+    assert_int_equal(spool_actor_stop(a.rt, patient, 0), 0);
+    WAIT_FOR(calls_in_flight(&a) == 0);
+    assert_false(atomic_load(&p.done));
+    /* From outside, blocking. */
+    spool_response *r = NULL;
+    assert_int_equal(spool_call_wait(a.rt, remote, 1, "?", 1, 50, &r), SPOOL_ETIMEDOUT);
+    assert_null(r);
+    assert_int_equal(calls_in_flight(&a), 0);
+    WAIT_FOR(atomic_load(&asked) == 3);
+    node_finish(&b);
     node_finish(&a);
 }
 
@@ -510,6 +564,7 @@ int main(void) {
         cmocka_unit_test(test_remote_monitor_sees_messages_before_the_exit_and_noproc),
         cmocka_unit_test(test_node_down_fires_noconnection_and_counts_node_down),
         cmocka_unit_test(test_calls_in_flight_fail_when_the_node_goes_down),
+        cmocka_unit_test(test_calls_that_stop_waiting_are_forgotten),
         cmocka_unit_test(test_a_restarted_node_makes_old_ids_stale),
         cmocka_unit_test(test_unknown_node_and_too_large_are_counted),
         cmocka_unit_test(test_stop_across_nodes),

@@ -79,7 +79,7 @@ typedef uint64_t spool_id;
 
 /* Message types at or above this value are reserved for the runtime's own notices. */
 #define SPOOL_MSG_RESERVED 0xFFFF0000u
-#define SPOOL_MSG_DOWN 0xFFFF0001u /* a monitored actor ended: data is a spool_down */
+#define SPOOL_MSG_DOWN 0xFFFF0001u     /* a monitored actor ended: data is a spool_down */
 #define SPOOL_MSG_NODEUP 0xFFFF0002u   /* spool_node_monitor: data is a spool_node_event */
 #define SPOOL_MSG_NODEDOWN 0xFFFF0003u /* spool_node_monitor: data is a spool_node_event */
 
@@ -119,9 +119,9 @@ typedef enum spool_dead_reason {
     SPOOL_DEAD_SHUTDOWN,         /* the runtime stopped before it ran (or refused a send) */
     SPOOL_DEAD_LATE_REPLY,       /* a reply after its call timed out or its caller ended */
     SPOOL_DEAD_UNKNOWN_NODE,     /* the id names a node this process never met (or no node layer) */
-    SPOOL_DEAD_NODE_DOWN,        /* the node is not connected now (or went down before it was sent) */
-    SPOOL_DEAD_OVERLOAD,         /* the node's send queue was full (the send said SPOOL_EOVERLOAD) */
-    SPOOL_DEAD_TOO_LARGE,        /* larger than the node's max_message (the send said EMSGSIZE) */
+    SPOOL_DEAD_NODE_DOWN,        /* the node is not connected (or went down before it was sent) */
+    SPOOL_DEAD_OVERLOAD,         /* the node's send queue was full (the send said EOVERLOAD) */
+    SPOOL_DEAD_TOO_LARGE,        /* over the node's max_message (the send said EMSGSIZE) */
     SPOOL_DEAD_STALE_INCARNATION, /* the id is of an earlier life of a node that restarted since */
     SPOOL_DEAD_REASON_COUNT
 } spool_dead_reason;

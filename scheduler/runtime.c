@@ -26,9 +26,9 @@ const char *spool_strerror(int error) {
 }
 
 static const char *const dead_reason_names[SPOOL_DEAD_REASON_COUNT] = {
-    "no_receiver",  "mailbox_full", "dropped_oldest", "receiver_stopped",
-    "shutdown",     "late_reply",   "unknown_node",   "node_down",
-    "overload",     "too_large",    "stale_incarnation",
+    "no_receiver", "mailbox_full", "dropped_oldest",    "receiver_stopped",
+    "shutdown",    "late_reply",   "unknown_node",      "node_down",
+    "overload",    "too_large",    "stale_incarnation",
 };
 
 const char *spool_dead_reason_name(spool_dead_reason reason) {

@@ -45,10 +45,6 @@
 /* and time: a round of reading, or of the data turns of all peers, ends after this long (the
  * loop then runs the timers; a slow on_message or a slow machine cannot starve heartbeats) */
 #define NET_ROUND_NS (5 * 1000000)
-/* After the ROUTER gave the node something, the loop yields the CPU (sched_yield) instead of
- * sleeping for this long: an answer the scheduler threads write meanwhile is sent on the next turn
- * without an eventfd wake (about 5 us on this class of VM, two per round trip saved). */
-#define NET_LINGER_NS 30000
 #define NET_PENDING_JOINS 64      /* joins asked and not yet taken by the net thread */
 #define NET_RECONNECT_MS 100      /* a DEALER's first reconnection delay */
 #define NET_RECONNECT_MAX_MS 1000 /* and its longest, backing off */
@@ -187,7 +183,6 @@ struct net_node {
     bool closing;
     int64_t close_deadline_ns;
     size_t first_turn; /* the peer whose data turn comes first in the next round (they rotate) */
-    int64_t linger_until_ns; /* yield rather than sleep until then (NET_LINGER_NS) */
 
     /* Shared, under lock. The peers array and each peer's stats are written by the net thread
      * only (holding the lock); the joins and `stopping` by any thread. */

@@ -9,7 +9,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -297,15 +296,7 @@ static void net_run(net_node *n) {
             }
         }
         long timeout = -1;
-        bool ready = false;
-        for (size_t i = 0; !n->closing && !ready && i < n->peer_count; i++)
-            ready = net_data_ready(n->peers[i]);
-        if (ready) {
-            timeout = 0;
-        } else if (!n->closing && now < n->linger_until_ns) {
-            sched_yield(); /* an answer may be on its way: let its thread run, then look again */
-            timeout = 0;
-        } else if (!n->closing && !net_may_sleep(n)) {
+        if (!n->closing && !net_may_sleep(n)) {
             timeout = 0;
         } else if (deadline != INT64_MAX) {
             int64_t wait = deadline - now;
@@ -330,10 +321,8 @@ static void net_run(net_node *n) {
         }
         /* The ROUTER before the monitors: what a peer sent before its connection closed counts
          * first (its GOODBYE, say). */
-        if (items[1].revents & ZMQ_POLLIN) {
+        if (items[1].revents & ZMQ_POLLIN)
             net_read_router(n, now);
-            n->linger_until_ns = now + NET_LINGER_NS;
-        }
         for (size_t i = 0; i < watches; i++) {
             net_peer *p = watched[i].peer;
             short revents = items[first_watch + i].revents;

@@ -70,6 +70,7 @@ void metrics_setup(spool_runtime *rt) {
     for (int i = 0; i < SPOOL_HISTOGRAM_BUCKETS - 1; i++)
         rt->bucket_ticks[i] = (uint64_t)(histogram_bounds[i] / rt->seconds_per_tick);
     rt->spin_ticks = (uint64_t)((double)SCHED_SPIN_NS * 1e-9 / rt->seconds_per_tick);
+    rt->spin_min_ticks = (uint64_t)((double)SCHED_SPIN_MIN_NS * 1e-9 / rt->seconds_per_tick);
     rt->yield_ticks = (uint64_t)((double)SCHED_SPIN_BEFORE_YIELD_NS * 1e-9 / rt->seconds_per_tick);
     for (int i = 0; i < rt->thread_count; i++) {
         sched_thread *t = &rt->threads[i];

@@ -97,6 +97,21 @@ static int has_work_owner(sched_thread *t) {
            !mpsc_empty_owner(&t->timer_inbox);
 }
 
+/* An idle spell ended `gap` ticks after it began (work came, or a timer is due): how long the next
+ * one may spin (scheduler.h, SCHED_SPIN_NS). A gap within the spin window says that spinning
+ * pays here, so the next spin covers twice the gap at least; a longer one says it does not. */
+static void spin_adapt(sched_thread *t, uint64_t gap) {
+    spool_runtime *rt = t->rt;
+    uint64_t limit = t->spin_limit;
+    if (gap <= rt->spin_ticks) {
+        if (limit < 2 * gap)
+            limit = 2 * gap < rt->spin_ticks ? 2 * gap : rt->spin_ticks;
+    } else {
+        limit /= 2;
+    }
+    t->spin_limit = limit < rt->spin_min_ticks ? rt->spin_min_ticks : limit;
+}
+
 /* Nothing to run: spin a little, then sleep until woken or the next timer is due. */
 static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     spool_runtime *rt = t->rt;
@@ -107,12 +122,16 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     uint64_t timer_ticks = next_timer_ns == UINT64_MAX
                                ? UINT64_MAX
                                : (uint64_t)((double)next_timer_ns * 1e-9 / rt->seconds_per_tick);
+    if (t->spin_limit == 0)
+        t->spin_limit = rt->spin_ticks;
     for (unsigned spins = 1;; spins++) {
-        if (has_work_owner(t) || pr_load_int(&rt->halt))
+        if (has_work_owner(t) || pr_load_int(&rt->halt)) {
+            spin_adapt(t, tick_now() - start);
             goto busy;
+        }
         if ((spins & 63) == 0) {
             uint64_t waited = tick_now() - start;
-            if (waited >= rt->spin_ticks || waited >= timer_ticks)
+            if (waited >= t->spin_limit || waited >= timer_ticks)
                 break;
             /* Past the first few microseconds, let another thread on this CPU run (another
              * scheduler thread when CPUs are oversubscribed: it may be the one about to send us
@@ -136,6 +155,7 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
                    next_timer_ns == UINT64_MAX ? UINT64_MAX : next_timer_ns - SCHED_SPIN_NS);
         pr_store_64_relaxed(&t->wakeups, t->wakeups + 1);
     }
+    spin_adapt(t, tick_now() - start);
     pr_store_int(&t->sleeping, 0);
 busy:
     pr_store_int(&t->idle, 0);

@@ -59,6 +59,7 @@ typedef struct sched_thread {
     uint64_t activity;   /* turns run + timers fired: the stop's quiescence test reads it */
     uint64_t messages;   /* messages handled */
     uint64_t wakeups;    /* times it woke from a futex sleep */
+    uint64_t spin_limit; /* how long the next idle spell may spin, in ticks (adaptive) */
     uint64_t busy_ticks; /* time outside idle spells, up to busy_since */
     uint64_t busy_since; /* tick at which the current busy spell began */
     uint32_t sample_countdown;        /* messages this thread sends until it stamps the next one */
@@ -83,10 +84,16 @@ typedef struct sched_thread {
     int started;
 } sched_thread;
 
-/* How long an idle thread spins before it sleeps. A futex wake costs ~24 us on this class of VM, so
- * a hand-off that comes back within this window is served without one. After the first few
- * microseconds the spin yields the CPU between polls. */
+/* How long an idle thread spins before it sleeps, at most. A futex wake costs ~24 us on this class
+ * of VM, so a hand-off that comes back within this window is served without one. After the first
+ * few microseconds the spin yields the CPU between polls.
+ * The spin adapts (idle_owner): a thread whose work comes back later than SCHED_SPIN_NS after it
+ * went idle could not have been spared a sleep by spinning, and a spin that yields lets another
+ * thread of the same CPU (a node's net thread, a busy neighbour) wait for a whole time slice; so
+ * each such spell halves the next spin, down to SCHED_SPIN_MIN_NS, and a spell whose work came
+ * back within the window brings it back to twice that gap at once. */
 #define SCHED_SPIN_NS 50000u
+#define SCHED_SPIN_MIN_NS 1000u
 #define SCHED_SPIN_BEFORE_YIELD_NS 5000u
 
 #define RUNTIME_CREATED 0
@@ -131,6 +138,7 @@ struct spool_runtime {
     uint32_t sample_every;
     double seconds_per_tick;
     uint64_t spin_ticks;                                /* SPIN_NS in ticks */
+    uint64_t spin_min_ticks;                            /* SPIN_MIN_NS in ticks */
     uint64_t yield_ticks;                               /* SPIN_BEFORE_YIELD_NS in ticks */
     uint64_t bucket_ticks[SPOOL_HISTOGRAM_BUCKETS - 1]; /* histogram bounds in ticks */
     uint64_t foreign_samples;

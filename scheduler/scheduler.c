@@ -125,10 +125,8 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
     if (t->spin_limit == 0)
         t->spin_limit = rt->spin_ticks;
     for (unsigned spins = 1;; spins++) {
-        if (has_work_owner(t) || pr_load_int(&rt->halt)) {
-            spin_adapt(t, tick_now() - start);
+        if (has_work_owner(t) || pr_load_int(&rt->halt))
             goto busy;
-        }
         if ((spins & 63) == 0) {
             uint64_t waited = tick_now() - start;
             if (waited >= t->spin_limit || waited >= timer_ticks)
@@ -155,11 +153,14 @@ static void idle_owner(sched_thread *t, uint64_t next_timer_ns) {
                    next_timer_ns == UINT64_MAX ? UINT64_MAX : next_timer_ns - SCHED_SPIN_NS);
         pr_store_64_relaxed(&t->wakeups, t->wakeups + 1);
     }
-    spin_adapt(t, tick_now() - start);
     pr_store_int(&t->sleeping, 0);
-busy:
+busy:;
+    /* One tick read ends the idle spell: the busy spell starts there, and the spell's length
+     * tunes the next spin. */
+    uint64_t now = tick_now();
+    spin_adapt(t, now - start);
     pr_store_int(&t->idle, 0);
-    pr_store_64_relaxed(&t->busy_since, tick_now());
+    pr_store_64_relaxed(&t->busy_since, now);
 }
 
 static void *thread_main(void *arg) {

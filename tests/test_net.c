@@ -1278,6 +1278,31 @@ static net_node *start_data_node(const char *name, const char *keys_dir, uint32_
     return node;
 }
 
+/* The recorders and sinks of a pair of data nodes: a's events go to ra, b's to rb. */
+static void pair_sinks(recorder *ra, recorder *rb, sink *sa, sink *sb) {
+    recorder_init(ra);
+    recorder_init(rb);
+    memset(sa, 0, sizeof *sa);
+    memset(sb, 0, sizeof *sb);
+    sa->events = ra;
+    sb->events = rb;
+}
+
+/* Data nodes a and b (CURVE keys in keys_dir, or insecure), a joined to b, both UP. Returns a's
+ * view of b (the peer to send to); b's view of a goes to *b_view if asked. */
+static recorded pair_up(const char *keys_dir, uint32_t heartbeat_ms, uint32_t down_after_ms,
+                        recorder *ra, recorder *rb, sink *sa, sink *sb, net_node **a, net_node **b,
+                        recorded *b_view) {
+    *a = start_data_node("a", keys_dir, heartbeat_ms, down_after_ms, sa, 0, 0);
+    *b = start_data_node("b", keys_dir, heartbeat_ms, down_after_ms, sb, 0, 0);
+    join(*a, "b", net_node_endpoint(*b));
+    recorded up = expect_event(ra, NET_NODE_UP, "b", NULL);
+    recorded back = expect_event(rb, NET_NODE_UP, "a", NULL);
+    if (b_view)
+        *b_view = back;
+    return up;
+}
+
 /* Waits (at most timeout_ms) until *counter >= want. */
 static bool wait_count(const uint64_t *counter, uint64_t want, int timeout_ms) {
     int64_t start = now_ns();
@@ -1357,19 +1382,11 @@ static void assert_no_down(recorder *r, const char *who) {
 static void test_four_senders_keep_their_order_with_large_messages_mixed_in(void **state) {
     (void)state;
     recorder ra, rb;
-    recorder_init(&ra);
-    recorder_init(&rb);
     sink sa, sb;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    sa.events = &ra;
-    sb.events = &rb;
+    pair_sinks(&ra, &rb, &sa, &sb);
     sb.ordered = true;
-    net_node *a = start_data_node("a", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sa, 0, 0);
-    net_node *b = start_data_node("b", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sb, 0, 0);
-    join(a, "b", net_node_endpoint(b));
-    recorded up = expect_event(&ra, NET_NODE_UP, "b", NULL);
-    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_node *a, *b;
+    recorded up = pair_up(NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &ra, &rb, &sa, &sb, &a, &b, NULL);
     assert_non_null(up.peer);
 
     uint64_t count = messages_per_sender();
@@ -1427,19 +1444,11 @@ static void test_four_senders_keep_their_order_with_large_messages_mixed_in(void
 static void test_large_messages_of_several_senders_keep_each_senders_order(void **state) {
     (void)state;
     recorder ra, rb;
-    recorder_init(&ra);
-    recorder_init(&rb);
     sink sa, sb;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    sa.events = &ra;
-    sb.events = &rb;
+    pair_sinks(&ra, &rb, &sa, &sb);
     sb.ordered = true;
-    net_node *a = start_data_node("a", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sa, 0, 0);
-    net_node *b = start_data_node("b", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sb, 0, 0);
-    join(a, "b", net_node_endpoint(b));
-    recorded up = expect_event(&ra, NET_NODE_UP, "b", NULL);
-    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_node *a, *b;
+    recorded up = pair_up(NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &ra, &rb, &sa, &sb, &a, &b, NULL);
     /* from 1..3: large and small ones in turn, queued faster than they go, so that large ones wait
      * behind the one in fragments and small ones behind large ones of their own from; from 4: only
      * small ones, which pass */
@@ -1508,21 +1517,14 @@ static void *trickle_main(void *argument) {
 static void test_a_64_mib_message_arrives_whole_while_small_ones_pass_it(void **state) {
     (void)state;
     recorder ra, rb;
-    recorder_init(&ra);
-    recorder_init(&rb);
     sink sa, sb;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    sa.events = &ra;
-    sb.events = &rb;
+    pair_sinks(&ra, &rb, &sa, &sb);
     sb.ordered = true;
     sb.watch_from = 1;
     sb.count_from = 2;
-    net_node *a = start_data_node("a", NULL, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS, &sa, 0, 0);
-    net_node *b = start_data_node("b", NULL, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS, &sb, 0, 0);
-    join(a, "b", net_node_endpoint(b));
-    recorded up = expect_event(&ra, NET_NODE_UP, "b", NULL);
-    expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_node *a, *b;
+    recorded up =
+        pair_up(NULL, FAST_HEARTBEAT_MS, FAST_DOWN_AFTER_MS, &ra, &rb, &sa, &sb, &a, &b, NULL);
 
     trickle_args trickle = {a, up.peer, up.incarnation, 0, 0, 0};
     pthread_t thread;
@@ -1875,13 +1877,8 @@ static void fake_fragment(fake_peer *f, uint64_t session, uint64_t seq, uint64_t
 static void test_data_out_of_sequence_ends_only_that_session(void **state) {
     (void)state;
     recorder ra, rb;
-    recorder_init(&ra);
-    recorder_init(&rb);
     sink sa, sb;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    sa.events = &ra;
-    sb.events = &rb;
+    pair_sinks(&ra, &rb, &sa, &sb);
     net_node *a = start_data_node("a", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sa, 0, 0);
     net_node *b = start_data_node("b", NULL, HEARTBEAT_MS, DOWN_AFTER_MS, &sb, 0, 0);
     join(b, "a", net_node_endpoint(a));
@@ -1967,19 +1964,12 @@ static void test_curve_nodes_carry_messages_both_ways(void **state) {
     keygen(dir, "a");
     keygen(dir, "b");
     recorder ra, rb;
-    recorder_init(&ra);
-    recorder_init(&rb);
     sink sa, sb;
-    memset(&sa, 0, sizeof sa);
-    memset(&sb, 0, sizeof sb);
-    sa.events = &ra;
-    sb.events = &rb;
+    pair_sinks(&ra, &rb, &sa, &sb);
     sa.ordered = sb.ordered = true;
-    net_node *a = start_data_node("a", dir, HEARTBEAT_MS, DOWN_AFTER_MS, &sa, 0, 0);
-    net_node *b = start_data_node("b", dir, HEARTBEAT_MS, DOWN_AFTER_MS, &sb, 0, 0);
-    join(a, "b", net_node_endpoint(b));
-    recorded to_b = expect_event(&ra, NET_NODE_UP, "b", NULL);
-    recorded to_a = expect_event(&rb, NET_NODE_UP, "a", NULL);
+    net_node *a, *b;
+    recorded to_a;
+    recorded to_b = pair_up(dir, HEARTBEAT_MS, DOWN_AFTER_MS, &ra, &rb, &sa, &sb, &a, &b, &to_a);
     sender_args ab = {a, to_b.peer, to_b.incarnation, 0, 20000, 0, 0};
     sender_args ba = {b, to_a.peer, to_a.incarnation, 1, 20000, 0, 0};
     sender_main(&ab);

@@ -227,6 +227,13 @@ static spool_id spawn(node_box *b, const spool_behavior *behavior, void *state, 
     return id;
 }
 
+/* A silent actor on `on` (it counts requests in *asked, from 0, and never answers), as `from`
+ * sees it. */
+static spool_id silent_on(node_box *on, atomic_long *asked, node_box *from) {
+    atomic_store(asked, 0);
+    return id_seen_from(on, spawn(on, &silent_behavior, asked, NULL), from);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Tests                                                                                          */
 
@@ -354,8 +361,7 @@ static void test_calls_in_flight_fail_when_the_node_goes_down(void **state) {
     node_box a, b;
     pair_start(&a, &b, 100, 3000, 0, 0);
     static atomic_long asked;
-    atomic_store(&asked, 0);
-    spool_id remote = id_seen_from(&b, spawn(&b, &silent_behavior, &asked, NULL), &a);
+    spool_id remote = silent_on(&b, &asked, &a);
     static caller k;
     memset(&k, 0, sizeof k);
     spool_id patient = spawn(&a, &patient_behavior, &k, NULL);
@@ -376,8 +382,7 @@ static void test_calls_that_stop_waiting_are_forgotten(void **state) {
     node_box a, b;
     pair_start(&a, &b, 100, 3000, 0, 0);
     static atomic_long asked;
-    atomic_store(&asked, 0);
-    spool_id remote = id_seen_from(&b, spawn(&b, &silent_behavior, &asked, NULL), &a);
+    spool_id remote = silent_on(&b, &asked, &a);
     /* From an actor, with a timeout. */
     static caller k;
     memset(&k, 0, sizeof k);

@@ -28,21 +28,12 @@ util.report("seen", {down_at = ("%.6f"):format(down_at), nodedown_at = ("%.6f"):
   missed = peer.heartbeats_missed})
 
 -- thawed by the shell: a new session
-local who, what
-local deadline = spool.now() + 20
-repeat
-  who, what = spool.receive(0.5)
-until (who == "b" and what == "nodeup") or spool.now() > deadline
-check.ok(who == "b" and what == "nodeup", "b up again within 20 s of the freeze")
-local up_at = spool.now()
+local who, _, _, up_at = util.wait_notice({nodeup = true}, 20)
+check.eq(who, "b", "nodeup of b after the thaw")
 peer = spool.metrics().nodes.b
 check.eq(peer.incarnation, incarnation, "the same incarnation (the process did not restart)")
 check.ok(peer.ups >= 2, "a new session: ups = " .. peer.ups)
--- it may take both sides a moment to agree; the actor answers through its old id
-check.eventually(function()
-  local ok, _, node = pcall(spool.call, idle, "ping")
-  return ok and node == "b"
-end, "b's idle answers again through its old id")
+util.answers_again(idle, "b", "b's idle answers again through its old id")
 util.report("thawed", {up_at = ("%.6f"):format(up_at), ups = peer.ups, downs = peer.downs})
 spool.send(idle, "stop")
 print("nodes_freeze: all checks passed")

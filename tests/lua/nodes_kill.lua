@@ -21,12 +21,8 @@ util.report("seen", {down_at = ("%.6f"):format(down_at), nodedown_at = ("%.6f"):
 check.eq(#spool.nodes(), 0, "b is not up")
 
 -- b again, same port, a new life
-local who, what
-local deadline = spool.now() + 20
-repeat
-  who, what = spool.receive(0.5)
-until (who == "b" and what == "nodeup") or spool.now() > deadline
-check.ok(who == "b" and what == "nodeup", "b up again within 20 s")
+local who = util.wait_notice({nodeup = true}, 20)
+check.eq(who, "b", "nodeup of b's new life")
 local peer = spool.metrics().nodes.b
 check.ok(peer.incarnation ~= incarnation, "a new incarnation: " .. peer.incarnation)
 local stale0 = util.dead("stale_incarnation")

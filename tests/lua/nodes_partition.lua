@@ -19,10 +19,7 @@ who, what, why, at = util.wait_notice({nodeup = true}, 30)
 check.eq(who, "b", "nodeup of b after the link healed")
 local peer = spool.metrics().nodes.b
 check.ok(peer.ups >= 2, "a new session: ups = " .. peer.ups)
-check.eventually(function()
-  local ok, _, node = pcall(spool.call, idle, "ping")
-  return ok and node == "b"
-end, "b's idle answers again")
+util.answers_again(idle, "b", "b's idle answers again")
 util.report("up", {at = ("%.6f"):format(at), ups = peer.ups, downs = peer.downs})
 spool.send(idle, "stop")
 print("nodes_partition: all checks passed")

@@ -62,6 +62,15 @@ function M.wait_down(actor, node, why, seconds)
   return down_at, nodedown_at
 end
 
+-- answers_again(actor, node, what): polls (check.eventually) until a "ping" call to actor
+-- answers with node's name: after a new session both sides may take a moment to agree.
+function M.answers_again(actor, node, what)
+  require("check").eventually(function()
+    local ok, _, from = pcall(spool.call, actor, "ping")
+    return ok and from == node
+  end, what)
+end
+
 -- wait_up(node, seconds): monitors node and returns once it is up.
 function M.wait_up(node, seconds)
   spool.monitor_node(node)

@@ -334,9 +334,10 @@ int remote_deliver(spool_runtime *rt, spool_id to, message *m) {
     int is_call = (out.flags & REMOTE_REQUEST) != 0;
     if (is_call && remote_call_add(rt, out.from, out.request_id, to) != 0)
         return refuse(rt, e, SPOOL_DEAD_NODE_DOWN, to, m, SPOOL_ENOMEM);
-    /* Announce the send before reading `attached` (Dekker with remote_detach). */
+    /* Announce the send before reading `attached` (Dekker with remote_detach, which stores, fences,
+     * then reads `senders`). The add is a locked read-modify-write: the fence after it is free. */
     pr_faa_64(&r->senders, 1);
-    pr_fence_seq_cst();
+    pr_fence_atomic_load();
     int rc = SPOOL_ENOENT;
     if (pr_load_int(&r->attached))
         rc = r->ops.send(r->ops.user, e->peer, e->incarnation, &out);
